@@ -1,0 +1,228 @@
+"""The TinyDB cache: layout, merge semantics, history, indexes, locking and recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from lid_tui.identity import classify
+from lid_tui.storage import CacheBusy, CacheLock
+from lid_tui.store import FORMAT_VERSION, MappingStore
+
+T0 = 1_763_800_000
+T1 = T0 + 3600
+
+LID_A = "123456789012345"
+LID_B = "223456789012345"
+LID_C = "323456789012345"
+LID_D = "423456789012345"
+
+
+def refresh(store: MappingStore, rows: dict[str, str | None], *, now: int, complete: bool = True):
+    with store.writing():
+        return store.apply_refresh(rows, complete=complete, refresh_meta={}, now=now)
+
+
+@pytest.fixture
+def store(cache_path: Path) -> MappingStore:
+    store = MappingStore.open(cache_path)
+    refresh(
+        store,
+        {LID_A: "5511987654321", LID_B: None, LID_C: "447911123456"},
+        now=T0,
+    )
+    return store
+
+
+def test_missing_file_opens_empty_and_is_not_created(cache_path: Path) -> None:
+    store = MappingStore.open(cache_path)
+    assert len(store) == 0
+    assert not cache_path.exists()
+
+
+def test_file_is_tinydb_layout_keyed_by_lid_digits(store: MappingStore, cache_path: Path) -> None:
+    data = orjson.loads(cache_path.read_bytes())
+    assert set(data) == {"mappings", "meta"}
+    assert data["mappings"][LID_A] == {"n": "5511987654321", "f": T0, "l": T0}
+    assert data["mappings"][LID_B] == {"f": T0, "l": T0}  # hidden number: no "n"
+    assert data["meta"]["1"]["format"] == FORMAT_VERSION
+    assert oct(cache_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_first_refresh_counts_and_records(store: MappingStore) -> None:
+    record = store.get(LID_A)
+    assert record is not None
+    assert record.lid == f"{LID_A}@lid"
+    assert record.number == "5511987654321"
+    assert record.to_json_dict() == {
+        "lid": f"{LID_A}@lid",
+        "number": "5511987654321",
+        "first_seen": "2025-11-22T08:26:40Z",
+        "last_seen": "2025-11-22T08:26:40Z",
+        "history": [],
+    }
+    hidden = store.get(LID_B)
+    assert hidden is not None and hidden.number is None
+
+
+def test_second_refresh_changes_moves_and_unlisted(store: MappingStore, cache_path: Path) -> None:
+    counts = refresh(
+        store,
+        {LID_A: "5511987654322", LID_D: "447911123456", LID_B: None},
+        now=T1,
+    )
+    assert (counts.added, counts.changed, counts.unchanged, counts.not_listed) == (1, 1, 1, 1)
+
+    changed = store.get(LID_A)
+    assert changed is not None and changed.number == "5511987654322"
+    assert [(e.event, e.previous_number, e.number) for e in changed.history] == [
+        ("number_changed", "5511987654321", "5511987654322")
+    ]
+    # A re-registration: the number moved from LID_C to LID_D; both keep the story.
+    moved_in = store.get(LID_D)
+    assert moved_in is not None
+    assert [(e.event, e.other_lid) for e in moved_in.history] == [
+        ("number_moved_in", f"{LID_C}@lid")
+    ]
+    old = store.get(LID_C)
+    assert old is not None and not old.listed
+    assert old.history[-1].event == "number_moved_out"
+    # The number now resolves to the LID that holds it.
+    found = store.lookup(classify("+44 7911 123456"))
+    assert found is not None and found.lid == f"{LID_D}@lid"
+    # Unchanged LIDs get a new last_seen, keep their first_seen.
+    hidden = store.get(LID_B)
+    assert hidden is not None
+    assert hidden.first_seen.timestamp() == T0 and hidden.last_seen.timestamp() == T1
+    # Nothing was deleted, and a reopened store sees the same.
+    reopened = MappingStore.open(cache_path)
+    assert len(reopened) == 4
+    assert reopened.get(LID_C) is not None
+
+
+def test_incomplete_refresh_marks_nothing_unlisted(store: MappingStore) -> None:
+    counts = refresh(store, {LID_A: "5511987654321"}, now=T1, complete=False)
+    assert counts.not_listed == 0
+    assert all(store.get(lid).listed for lid in (LID_A, LID_B, LID_C))  # type: ignore[union-attr]
+    assert store.last_refresh is not None and not store.last_refresh.complete
+
+
+def test_hidden_number_never_erases_a_known_one(store: MappingStore) -> None:
+    refresh(store, {LID_A: None, LID_B: None, LID_C: "447911123456"}, now=T1)
+    record = store.get(LID_A)
+    assert record is not None and record.number == "5511987654321"
+    assert record.history == []
+
+
+def test_lookup_forms(store: MappingStore) -> None:
+    for text in (
+        "+55 (11) 98765-4321",
+        "5511987654321@c.us",
+        "5511987654321@s.whatsapp.net",
+        "5511987654321:12@s.whatsapp.net",
+        f"{LID_A}@lid",
+        f"{LID_A}:7@lid",
+        LID_A,
+        "+55 11 8765-4321",  # Brazil without the ninth digit
+    ):
+        found = store.lookup(classify(text))
+        assert found is not None, text
+        assert found.lid == f"{LID_A}@lid", text
+
+
+def test_partial_search_matches_lids_and_numbers_once(store: MappingStore) -> None:
+    hits = [record.lid for record in store.search(classify("2345678901234"))]
+    assert hits == [f"{LID_A}@lid", f"{LID_B}@lid", f"{LID_C}@lid"]
+    by_number = store.search(classify("7911"))
+    assert [record.lid for record in by_number] == [f"{LID_C}@lid"]
+    assert store.search(classify("2345"), limit=2)[1].lid == f"{LID_B}@lid"
+    assert len(store.search(classify("2345"), limit=2)) == 2
+    assert store.search(classify("000000")) == []
+
+
+def test_exact_match_comes_first(store: MappingStore) -> None:
+    rows = store.matching_rows(classify(f"{LID_C}@lid"))
+    assert store.index.row(rows[0]).lid == LID_C
+
+
+def test_pages_are_built_on_demand(store: MappingStore) -> None:
+    rows = store.rows(1, 10)
+    assert [row.lid for row in rows] == [LID_B, LID_C]
+    assert rows[0].number is None and rows[1].number == "447911123456"
+
+
+def test_writes_need_the_lock(store: MappingStore) -> None:
+    with pytest.raises(RuntimeError):
+        store.apply_refresh({LID_A: None}, complete=False, refresh_meta={})
+
+
+def test_second_writer_is_refused_with_owner(store: MappingStore, cache_path: Path) -> None:
+    other = MappingStore.open(cache_path)
+    with store.writing("lid-tui sync"), pytest.raises(CacheBusy) as busy:
+        other.lock.acquire()
+    assert str(os.getpid()) in str(busy.value)
+    assert "lid-tui sync" in str(busy.value)
+    # Released: the other process can now write.
+    with other.writing():
+        pass
+
+
+def test_writer_rereads_a_file_replaced_by_another_process(
+    store: MappingStore, cache_path: Path
+) -> None:
+    other = MappingStore.open(cache_path)
+    refresh(other, {LID_D: "4915123456789"}, now=T1, complete=False)
+    assert store.changed_on_disk()
+    # store's next write must start from the other process's generation: no lost update.
+    refresh(store, {LID_A: "5511987654321"}, now=T1 + 1, complete=False)
+    final = MappingStore.open(cache_path)
+    assert final.get(LID_D) is not None
+    assert len(final) == 4
+
+
+def test_lock_of_a_dead_holder_is_reclaimed(cache_path: Path) -> None:
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = CacheLock(cache_path)
+    # A stale owner record from a killed process does not block anyone: the OS lock is free.
+    lock.owner_path.write_text(json.dumps({"pid": 999999, "command": "lid-tui sync"}))
+    lock.acquire()
+    assert lock.is_held
+    lock.release()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"mappings": {"1234', "not valid JSON"),
+        (bytes(range(256)) * 4, "not valid JSON"),
+        (b"[1, 2, 3]", "not a lid-tui cache"),
+        (b'{"mappings": [1, 2]}', "unexpected tables"),
+        (b'{"mappings": {"12345678901": {"n": 5}}, "meta": {"1": {"format": 1}}}', "malformed"),
+        (b'{"mappings": {"abc": {"f": 1, "l": 1}}, "meta": {"1": {"format": 1}}}', "not a LID"),
+        (b'{"mappings": {}, "meta": {"1": {"format": 99}}}', "newer lid-tui"),
+    ],
+)
+def test_broken_files_are_moved_aside(cache_path: Path, content: bytes, reason: str) -> None:
+    cache_path.parent.mkdir(parents=True)
+    cache_path.write_bytes(content)
+    store = MappingStore.open(cache_path)
+    assert len(store) == 0
+    assert store.recovery is not None
+    assert reason in store.recovery.reason
+    assert store.recovery.moved_to.read_bytes() == content  # kept, never deleted
+    assert not cache_path.exists()
+    # ... and the empty cache works.
+    refresh(store, {LID_A: "5511987654321"}, now=T0)
+    assert MappingStore.open(cache_path).get(LID_A) is not None
+
+
+def test_export_dicts_follow_the_contract(store: MappingStore) -> None:
+    records = list(store.iter_record_dicts())
+    assert [set(r) for r in records] == [
+        {"lid", "number", "first_seen", "last_seen", "history"}
+    ] * 3
+    assert records[1]["number"] is None
