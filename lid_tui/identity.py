@@ -227,7 +227,9 @@ def classify(text: str) -> Query:
             return Query(QueryKind.NUMBER, number_digits(stripped), text)
         except IdentityError:
             return Query(QueryKind.PARTIAL, digits, text)
-    if is_valid_number(digits):
+    # WhatsApp's own form may be invalid to phonenumbers while a dialled variant is valid
+    # (Brazil without the ninth digit, Mexico's 521): both are full numbers.
+    if any(is_valid_number(variant) for variant in number_variants(digits)):
         maybe_lid = MIN_LID_DIGITS <= len(digits) <= MAX_LID_DIGITS
         return Query(QueryKind.NUMBER, digits, text, maybe_lid=maybe_lid)
     if len(digits) >= 14 and digits[0] != "0" and len(digits) <= MAX_LID_DIGITS:

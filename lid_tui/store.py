@@ -224,10 +224,11 @@ class MappingStore:
         """Rows for a search box: the exact match first, then partial matches on the digits."""
         index = self._index
         exact = self.lookup(query)
-        rows = [] if exact is None else [index.row_of_lid(exact.lid_digits)]
+        first = None if exact is None else index.row_of_lid(exact.lid_digits)
+        rows = [] if first is None else [first]
         partial = index.rows_containing(query.digits, None if limit is None else limit + 1)
-        rows.extend(row for row in partial if row not in rows)
-        return [row for row in rows if row is not None][:limit]
+        rows.extend(row for row in partial if row != first)  # rows_containing has no repeats
+        return rows[:limit]
 
     def search(self, query: Query, limit: int | None = None) -> list[MappingRecord]:
         """Records for :meth:`matching_rows`."""
@@ -263,11 +264,14 @@ class MappingStore:
         complete: bool,
         refresh_meta: Mapping[str, Any],
         now: float | None = None,
+        is_refresh: bool = True,
     ) -> MergeCounts:
         """Merge what a refresh fetched and write the file once.
 
         ``fetched`` maps LID digits to the number (None when hidden). When ``complete``, LIDs
-        missing from it are marked as not listed (never deleted). Call inside :meth:`writing`.
+        missing from it are marked as not listed (never deleted). ``is_refresh`` False (one
+        mapping learned by a look-up) leaves :attr:`last_refresh` as it was, so the status of
+        the last real refresh is not hidden by it. Call inside :meth:`writing`.
         """
         if not self.lock.is_held:
             raise RuntimeError("apply_refresh needs the writers' lock (use store.writing())")
@@ -282,13 +286,14 @@ class MappingStore:
         counts = counts_box[0]
         meta = dict(self._meta)
         meta["format"] = FORMAT_VERSION
-        meta["last_refresh"] = {
-            "at": stamp,
-            "complete": complete,
-            "added": counts.added,
-            "changed": counts.changed,
-            **refresh_meta,
-        }
+        if is_refresh:
+            meta["last_refresh"] = {
+                "at": stamp,
+                "complete": complete,
+                "added": counts.added,
+                "changed": counts.changed,
+                **refresh_meta,
+            }
         if complete:
             meta["last_complete_refresh"] = stamp
         db.table(META_TABLE).apply(lambda table: table.update({META_DOC_ID: meta}))
@@ -303,6 +308,7 @@ class MappingStore:
                 complete=False,
                 refresh_meta={"single": True},
                 now=now,
+                is_refresh=False,
             )
 
     def _require_db(self) -> CacheDB:

@@ -177,8 +177,11 @@ def test_failure_half_way_keeps_what_was_fetched(store: MappingStore) -> None:
     faults = {i: UpstreamFailure("gone") for i in range(5, 200)}
     provider = ScriptedProvider(rows, count=1000, faults=faults)
     with pytest.raises(SyncError) as failed:
-        run_sync(provider, store, options=SyncOptions(page_size=100, concurrency=1, max_attempts=2,
-                                                      backoff_base=0.001))
+        run_sync(
+            provider,
+            store,
+            options=SyncOptions(page_size=100, concurrency=1, max_attempts=2, backoff_base=0.001),
+        )
     report = failed.value.report
     assert not report.complete and report.fetched >= 100
     reopened = MappingStore.open(store.path)

@@ -56,6 +56,11 @@ _SECRET_PARAM = re.compile(
     r"(?i)\b(access[_-]?token|token|api[_-]?key)(=|%3D)[^&\s#\"'<>]*",
 )
 
+#: A host name (IDNA already applied by httpx) or an IP address, IPv6 included.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?\.?|[0-9A-Fa-f:.]+")
+
+_USERINFO = re.compile(r"//[^/?#@]*@")
+
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 _filter_installed = False
@@ -135,7 +140,7 @@ def checked_base_url(base_url: str, *, allow_insecure_http: bool = False) -> htt
     the access token is part of every request.
     """
     text = base_url.strip()
-    shown = clean_text(redact(text), 80)
+    shown = clean_text(redact(_USERINFO.sub("//***@", text)), 80)
     try:
         url = httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -146,6 +151,10 @@ def checked_base_url(base_url: str, *, allow_insecure_http: bool = False) -> htt
         )
     if not url.host:
         raise InvalidBaseUrl(f"The base URL {shown!r} has no host name")
+    if not _HOST.fullmatch(url.raw_host.decode("ascii", "replace")):
+        raise InvalidBaseUrl(f"The base URL {shown!r} is not a valid URL: bad host name")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise InvalidBaseUrl(f"The base URL {shown!r} is not a valid URL: bad port")
     if url.userinfo:
         raise InvalidBaseUrl("The base URL must not carry a user name or password")
     if url.query or url.fragment:
@@ -225,22 +234,28 @@ def error_for_response(response: httpx.Response, secrets: Iterable[str] = ()) ->
             f"The provider redirected the request ({status}){where}; set the base URL to the "
             "final address (redirects are not followed, to keep the token safe)"
         )
-    if looks_like_html(response):
-        said = "it answered with an HTML page, probably from a proxy or firewall"
-    else:
-        try:
-            message = provider_message(decode_json(response.content))
-        except UnusablePayload:
-            message = None
-        if message is None:
-            text = response.content[:400].decode("utf-8", "replace").strip()
-            if text and not text.startswith(("{", "[")):
-                message = text  # a plain-text error
-        said = clean_text(redact(message, secrets)) if message else ""
+    said = response_message(response, secrets)
     return error_for_status(status, said, parse_retry_after(response.headers.get("retry-after")))
 
 
-def error_for_status(status: int, said: str = "", retry_after: float | None = None) -> ProviderError:
+def response_message(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
+    """The provider's message in an error answer, cleaned and redacted ("" when none)."""
+    if looks_like_html(response):
+        return "it answered with an HTML page, probably from a proxy or firewall"
+    try:
+        message = provider_message(decode_json(response.content))
+    except UnusablePayload:
+        message = None
+    if message is None:
+        text = response.content[:400].decode("utf-8", "replace").strip()
+        if text and not text.startswith(("{", "[")):
+            message = text  # a plain-text error
+    return clean_text(redact(message, secrets)) if message else ""
+
+
+def error_for_status(
+    status: int, said: str = "", retry_after: float | None = None
+) -> ProviderError:
     """The typed error for an HTTP error status; ``said`` is the provider's cleaned message."""
     detail = f": {said}" if said else ""
     if status == 400:
@@ -251,8 +266,7 @@ def error_for_status(status: int, said: str = "", retry_after: float | None = No
         return QuotaExceeded(f"The provider refused the call: quota or plan limit (403){detail}")
     if status == 422:
         return InstanceNotConnected(
-            f"The instance is not connected to WhatsApp; reconnect it at the provider "
-            f"(422){detail}"
+            f"The instance is not connected to WhatsApp; reconnect it at the provider (422){detail}"
         )
     wait = f"; retry in {retry_after:.0f} s" if retry_after is not None else ""
     if status == 429:
@@ -260,7 +274,9 @@ def error_for_status(status: int, said: str = "", retry_after: float | None = No
             f"The provider is limiting the request rate (429){detail}{wait}", retry_after
         )
     if status == 408 or status >= 500:
-        return UpstreamFailure(f"The provider failed to answer ({status}){detail}{wait}", retry_after)
+        return UpstreamFailure(
+            f"The provider failed to answer ({status}){detail}{wait}", retry_after
+        )
     return ProviderError(f"The provider answered with status {status}{detail}")
 
 

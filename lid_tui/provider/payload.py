@@ -77,18 +77,21 @@ def parse_mapping_page(payload: Any) -> ParsedPage:
     append = rows.append
     skipped = 0
     bad_numbers = 0
+    # Local names: this loop is the hot path of a refresh (one pass per row).
+    min_lid, max_lid = MIN_LID_DIGITS, MAX_LID_DIGITS
+    min_number, max_number = MIN_NUMBER_DIGITS, MAX_NUMBER_DIGITS
     for row in raw:
         if not isinstance(row, dict):
             skipped += 1
             continue
-        # LID fast path: "<digits>@lid" already in canonical form.
+        # LID fast path: "<digits>@lid" or bare digits, already canonical.
         lid = row.get("lid")
-        if type(lid) is str and lid.endswith("@lid"):
-            digits = lid[:-4]
+        if type(lid) is str:
+            digits = lid.removesuffix("@lid")
             if not (
                 digits.isascii()
                 and digits.isdigit()
-                and MIN_LID_DIGITS <= len(digits) <= MAX_LID_DIGITS
+                and min_lid <= len(digits) <= max_lid
                 and digits[0] != "0"
             ):
                 digits = _slow_lid(lid)
@@ -103,18 +106,15 @@ def parse_mapping_page(payload: Any) -> ParsedPage:
             if not number:
                 append((digits, None))
                 continue
-        # Number fast path: bare digits, or "<digits>@c.us" / "<digits>@s.whatsapp.net".
+        # Number fast path: bare digits, "<digits>@c.us" or "<digits>@s.whatsapp.net".
         if type(number) is str:
-            if number.endswith("@c.us"):
-                candidate = number[:-5]
-            elif number.endswith("@s.whatsapp.net"):
-                candidate = number[:-15]
-            else:
-                candidate = number
+            candidate = number.removesuffix("@c.us")
+            if candidate is number:
+                candidate = number.removesuffix("@s.whatsapp.net")
             if (
                 candidate.isascii()
                 and candidate.isdigit()
-                and MIN_NUMBER_DIGITS <= len(candidate) <= MAX_NUMBER_DIGITS
+                and min_number <= len(candidate) <= max_number
                 and candidate[0] != "0"
             ):
                 append((digits, candidate))
