@@ -51,11 +51,12 @@ def friendly_errors() -> Iterator[None]:
     except CacheError as error:
         fail(str(error), error.exit_status)
     except SyncError as error:
-        kept = error.report
-        suffix = ""
-        if kept.fetched:
-            suffix = f" (kept the {kept.fetched:,} mappings fetched before it stopped)"
-        fail(f"refresh incomplete: {error.cause}{suffix}", error.exit_status)
+        kept = error.report.fetched
+        if kept:
+            message = f"refresh incomplete: {error.cause} (kept the {kept:,} mappings fetched)"
+        else:
+            message = f"{error.cause}; the cache was not changed"
+        fail(message, error.exit_status)
     except ProviderError as error:
         fail(str(error), error.exit_status)
     except KeyboardInterrupt:

@@ -42,7 +42,7 @@ class ScriptedProvider:
         rows: list[tuple[str, str | None]],
         *,
         cap: int = 1000,
-        count: int | None | Callable[[], int | None] = None,
+        count: int | Callable[[], int | None] | None = None,
         faults: dict[int, ProviderError] | None = None,
         on_page: Callable[[int], None] | None = None,
     ) -> None:

@@ -18,7 +18,7 @@ Row rules:
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,8 +234,8 @@ def _rows_of(payload: Any, depth: int) -> Collection[Any]:
     raise UnusablePayload(f"The provider's answer is not a mapping list ({_shape(payload)})")
 
 
-def _slow_lid(value: Any) -> str | None:
-    """The LID digits of any accepted form, or None when the value is not a LID."""
+def _parsed_or_none(value: Any, parse: Callable[[str], str]) -> str | None:
+    """``parse(value)`` for a string or an integer, None for anything it refuses."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -243,23 +243,19 @@ def _slow_lid(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     try:
-        return lid_digits(value)
+        return parse(value)
     except IdentityError:
         return None
+
+
+def _slow_lid(value: Any) -> str | None:
+    """The LID digits of any accepted form, or None when the value is not a LID."""
+    return _parsed_or_none(value, lid_digits)
 
 
 def _slow_number(value: Any) -> str | None:
     """The digits of a messy phone (``+55 11 …``, ``…:12@s.whatsapp.net``), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        return number_digits(value)
-    except IdentityError:
-        return None
+    return _parsed_or_none(value, number_digits)
 
 
 def _is_blank(value: Any) -> bool:
