@@ -25,7 +25,8 @@ from lid_tui import __version__
 from lid_tui.config import ConfigError, Settings, load_settings
 from lid_tui.identity import QueryKind, chat_jids, classify, describe_number
 from lid_tui.models import MappingRecord, SyncProgress
-from lid_tui.provider.base import ProviderError
+from lid_tui.provider.base import Provider, ProviderError
+from lid_tui.provider.factory import provider_for
 from lid_tui.storage import CacheError, atomic_write_bytes
 from lid_tui.store import MappingStore
 from lid_tui.sync import SyncCancelled, SyncError, run_sync
@@ -79,6 +80,12 @@ _SETTING_OPTIONS = [
         type=click.Path(dir_okay=False, path_type=Path),
         help="Cache file [env LID_TUI_CACHE].",
     ),
+    click.option(
+        "--allow-insecure-http",
+        is_flag=True,
+        default=None,
+        help="Allow plain http to a host that is not loopback (the token travels in clear).",
+    ),
 ]
 
 
@@ -106,16 +113,12 @@ def open_store(settings: Settings) -> MappingStore:
     return store
 
 
-def make_provider(settings: Settings) -> Any:
-    from lid_tui.provider.wawp import WawpProvider
-
-    if not settings.is_configured:
-        raise ConfigError(
-            "no instance configured: give --instance-id and --access-token (or set "
-            "LID_TUI_INSTANCE_ID and LID_TUI_ACCESS_TOKEN, or use the config file)"
-        )
-    assert settings.instance_id is not None
-    return WawpProvider(settings.base_url, settings.instance_id, settings.token)
+def make_provider(settings: Settings) -> Provider:
+    return provider_for(
+        settings,
+        hint="give --instance-id and --access-token (or set LID_TUI_INSTANCE_ID and "
+        "LID_TUI_ACCESS_TOKEN, or use the config file)",
+    )
 
 
 # -- the group --------------------------------------------------------------------------------

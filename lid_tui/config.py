@@ -43,6 +43,8 @@ class Settings(BaseModel):
     instance_id: str | None = None
     access_token: SecretStr | None = None
     cache: Path | None = None
+    #: Send the token over plain http to a host that is not loopback. Off unless asked for.
+    allow_insecure_http: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -125,9 +127,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"(known keys: {', '.join(sorted(known))})"
         )
     for key, value in data.items():
-        if not isinstance(value, str):
+        expected, kind = (bool, "boolean") if key == "allow_insecure_http" else (str, "string")
+        if not isinstance(value, expected):
             raise ConfigError(
-                f"the config file {path}: {key!r} must be a string, not {type(value).__name__}"
+                f"the config file {path}: {key!r} must be a {kind}, not {type(value).__name__}"
             )
     return data
 
@@ -170,6 +173,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
         "instance_id": settings.instance_id,
         "access_token": settings.token or None,
         "cache": str(settings.cache) if settings.cache else None,
+        "allow_insecure_http": True if settings.allow_insecure_http else None,
     }
     for key, value in values.items():
         if value is not None:

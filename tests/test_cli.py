@@ -256,3 +256,10 @@ def test_help_and_version(run: Runner) -> None:
     assert run("--help").returncode == 0
     result = run("--version")
     assert result.returncode == 0 and "lid-tui" in result.stdout
+
+
+def test_plain_http_to_a_remote_host_needs_the_explicit_flag(run: Runner) -> None:
+    # With the flag the transport check passes; the (unresolvable) host then fails to answer.
+    result = run("sync", "--allow-insecure-http", base_url="http://lid-tui-test.invalid")
+    assert result.returncode == 4, result.stderr
+    assert "insecure" not in result.stderr.lower()

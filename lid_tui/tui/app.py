@@ -44,6 +44,7 @@ from lid_tui.provider.base import (
     QuotaExceeded,
     UpstreamFailure,
 )
+from lid_tui.provider.factory import provider_for
 from lid_tui.storage import CacheBusy, CacheError
 from lid_tui.store import MappingStore, Recovery
 from lid_tui.sync import SyncCancelled, SyncError, SyncOptions, run_sync
@@ -96,14 +97,9 @@ def stylesheet() -> Path:
 
 def default_provider(settings: Settings) -> Provider:
     """A provider for ``settings``; raises ConfigError when no instance is configured."""
-    from lid_tui.provider.wawp import WawpProvider
-
-    if not settings.is_configured or settings.instance_id is None:
-        raise ConfigError(
-            "no instance configured: connect one (o) or start lid-tui with --instance-id "
-            "and an access token"
-        )
-    return WawpProvider(settings.base_url, settings.instance_id, settings.token)
+    return provider_for(
+        settings, hint="connect one (o) or start lid-tui with --instance-id and an access token"
+    )
 
 
 def failure_headline(error: ProviderError) -> str:
