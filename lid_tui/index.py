@@ -11,14 +11,21 @@ other threads never see a half-updated index.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from lid_tui.models import HistoryKind, MappingRecord, from_epoch, iso_utc
+
+INDEX_MAGIC = b"lid-tui index\n"
+INDEX_VERSION = 1
 
 #: Compact history codes used in the cache file.
 HISTORY_CODES: dict[str, HistoryKind] = {
@@ -88,57 +95,125 @@ class MappingIndex:
 
     @classmethod
     def build(cls, docs: Mapping[str, Mapping[str, Any]]) -> MappingIndex:
-        """Build from the cache's documents (``{lid_digits: {"n", "f", "l", "h", "x"}}``)."""
-        lines: list[str] = []
-        first = array("I")
-        last = array("I")
-        unlisted = bytearray(len(docs))
-        history: dict[int, list[list[Any]]] = {}
-        lid_pairs: list[int] = []
-        num_pairs: list[tuple[int, int]] = []
-        superseded: list[int] = []
-        append_line = lines.append
-        for row, (lid, doc) in enumerate(docs.items()):
-            number = doc.get("n")
-            append_line(f"{lid}\t{number or ''}")
-            first.append(doc["f"])
-            last.append(doc["l"])
-            if "x" in doc:
-                unlisted[row] = 1
-            events = doc.get("h")
-            if events:
-                history[row] = events
-                latest = events[-1]
-                if latest[1] == "o" and latest[2] == number:
-                    superseded.append(row)
-            lid_pairs.append(int(lid))
-            if number:
-                num_pairs.append((int(number), row))
-        blob = "\n".join(lines) + "\n" if lines else ""
-        offsets = array("I", [0])
-        position = 0
-        for line in lines:
-            position += len(line) + 1
-            offsets.append(position)
+        """Build from the cache's documents (``{lid_digits: {"n", "f", "l", "h", "x"}}``).
 
-        lid_order = sorted(range(len(lid_pairs)), key=lid_pairs.__getitem__)
-        lid_keys = array("Q", [lid_pairs[row] for row in lid_order])
+        Whole-column comprehensions rather than one loop over rows: about 3x faster at 1M.
+        Raises ValueError/TypeError/KeyError on a malformed document.
+        """
+        lids = list(docs)
+        values = list(docs.values())
+        numbers: list[str] = [doc.get("n") or "" for doc in values]
+        if not is_digit_strings(numbers):
+            raise ValueError("a cached number is not a string of digits")
+        lines = [f"{lid}\t{number}" for lid, number in zip(lids, numbers, strict=True)]
+        blob = "\n".join(lines) + "\n" if lines else ""
+        offsets = array("I", accumulate((len(line) + 1 for line in lines), initial=0))
+        first = array("I", [doc["f"] for doc in values])
+        last = array("I", [doc["l"] for doc in values])
+        unlisted = bytearray(len(values))
+        for row in [row for row, doc in enumerate(values) if "x" in doc]:
+            unlisted[row] = 1
+        history = {row: doc["h"] for row, doc in enumerate(values) if doc.get("h")}
+
+        lid_ints = [int(lid) for lid in lids]
+        lid_order = sorted(range(len(lid_ints)), key=lid_ints.__getitem__)
+        lid_keys = array("Q", [lid_ints[row] for row in lid_order])
         lid_rows = array("I", lid_order)
 
         # A number may sit on two LIDs (an old LID keeps its number after a re-registration).
         # The look-up goes to the LID that holds it now: not superseded, then the newest row.
-        skip = set(superseded)
-        num_pairs.sort()
-        owners: dict[int, int] = {}
-        for number, row in num_pairs:
-            current = owners.get(number)
-            if current is None or (row not in skip and (current in skip or row > current)):
-                owners[number] = row
-        num_keys = array("Q", owners.keys())
-        num_rows = array("I", owners.values())
+        superseded = {
+            row
+            for row, events in history.items()
+            if events[-1][1] == "o" and events[-1][2] == numbers[row]
+        }
+        owners = {int(n): row for row, n in enumerate(numbers) if n and row not in superseded}
+        for row in sorted(superseded, reverse=True):
+            owners.setdefault(int(numbers[row]), row)
+        num_sorted = sorted(owners)
+        num_keys = array("Q", num_sorted)
+        num_rows = array("I", [owners[number] for number in num_sorted])
         return cls(
             blob, offsets, first, last, unlisted, history, lid_keys, lid_rows, num_keys, num_rows
         )
+
+    # -- persistence ----------------------------------------------------------------------
+
+    _ARRAYS = ("_offsets", "_first", "_last", "_lid_keys", "_lid_rows", "_num_keys", "_num_rows")
+
+    def to_bytes(self, extra: Mapping[str, Any]) -> bytes:
+        """The index as one binary blob (see :meth:`from_bytes`); ``extra`` rides in the header.
+
+        Arrays are stored raw, so loading is a memory copy instead of parsing JSON.
+        """
+        sections: list[tuple[str, str, bytes]] = [("_blob", "s", self._blob.encode("ascii"))]
+        sections.append(("_unlisted", "B", bytes(self._unlisted)))
+        sections += [
+            (name, getattr(self, name).typecode, getattr(self, name).tobytes())
+            for name in self._ARRAYS
+        ]
+        layout = []
+        position = 0
+        for name, typecode, data in sections:
+            itemsize = array(typecode).itemsize if typecode != "s" else 1
+            layout.append([name, typecode, itemsize, position, len(data)])
+            position += len(data)
+        header = orjson.dumps(
+            {
+                "version": INDEX_VERSION,
+                "byteorder": sys.byteorder,
+                "sections": layout,
+                "history": {str(row): events for row, events in self._history.items()},
+                "extra": dict(extra),
+            }
+        )
+        return b"".join(
+            [INDEX_MAGIC, len(header).to_bytes(8, "little"), header]
+            + [data for _, _, data in sections]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple[MappingIndex, dict[str, Any]]:
+        """Load what :meth:`to_bytes` wrote; ValueError when it is not a usable index."""
+        if not data.startswith(INDEX_MAGIC):
+            raise ValueError("not a lid-tui index")
+        start = len(INDEX_MAGIC)
+        size = int.from_bytes(data[start : start + 8], "little")
+        header = orjson.loads(data[start + 8 : start + 8 + size])
+        if header.get("version") != INDEX_VERSION or header.get("byteorder") != sys.byteorder:
+            raise ValueError("index written by another version or machine")
+        body = memoryview(data)[start + 8 + size :]
+        parts: dict[str, Any] = {}
+        for name, typecode, itemsize, position, length in header["sections"]:
+            chunk = body[position : position + length]
+            if len(chunk) != length:
+                raise ValueError("index is truncated")
+            if typecode == "s":
+                parts[name] = str(chunk, "ascii")
+            elif typecode == "B":
+                parts[name] = bytearray(chunk)
+            else:
+                column = array(typecode)
+                if column.itemsize != itemsize:
+                    raise ValueError("index written on a machine with other integer sizes")
+                column.frombytes(chunk)
+                parts[name] = column
+        history = {int(row): events for row, events in header["history"].items()}
+        index = cls(
+            parts["_blob"],
+            parts["_offsets"],
+            parts["_first"],
+            parts["_last"],
+            parts["_unlisted"],
+            history,
+            parts["_lid_keys"],
+            parts["_lid_rows"],
+            parts["_num_keys"],
+            parts["_num_rows"],
+        )
+        if len(index._offsets) != len(index._first) + 1:
+            raise ValueError("index columns disagree")
+        return index, header["extra"]
 
     # -- reading --------------------------------------------------------------------------
 
@@ -227,6 +302,19 @@ def _find(keys: array, rows: array, key: int) -> int | None:
     if position < len(keys) and keys[position] == key:
         return rows[position]
     return None
+
+
+def is_digit_strings(items: list[str]) -> bool:
+    """True when every item is a str of ASCII digits (empty allowed), checked in C speed.
+
+    ``"".join`` raises TypeError on a non-string; one ``isdigit`` over the joined text
+    replaces a million Python-level checks.
+    """
+    try:
+        joined = "".join(items)
+    except TypeError:
+        return False
+    return not joined or (joined.isascii() and joined.isdigit())
 
 
 @lru_cache(maxsize=1024)

@@ -17,24 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.table import Table
 
 from lid_tui.identity import Query, QueryKind, number_variants
-from lid_tui.index import MappingIndex, Row
+from lid_tui.index import MappingIndex, Row, is_digit_strings
 from lid_tui.models import MappingRecord, from_epoch
 from lid_tui.storage import (
     AtomicJSONStorage,
     CacheCorrupt,
     CacheLock,
     FileSignature,
+    atomic_write_bytes,
 )
 
 FORMAT_VERSION = 1
@@ -54,6 +56,19 @@ class MappingTable(Table):
     def apply(self, updater: Any) -> None:
         """Run ``updater(table_dict)`` as a single TinyDB write."""
         self._update_table(updater)
+
+    def _update_table(self, updater: Callable[[dict[str, Any]], None]) -> None:
+        """TinyDB's read-update-write, without its two whole-table copies.
+
+        TinyDB copies the table twice per write to turn JSON's string ids into ints and back
+        (about 1 s at 1M documents). Our ids are strings in the file and in memory, so the
+        table dict can be updated in place.
+        """
+        tables = self._storage.read() or {}
+        table = tables.setdefault(self.name, {})
+        updater(table)
+        self._storage.write(tables)
+        self.clear_cache()
 
 
 class CacheDB(TinyDB):
@@ -140,23 +155,62 @@ class MappingStore:
             self._load(keep_documents=keep_documents)
 
     def _load(self, *, keep_documents: bool = False) -> None:
+        if not keep_documents and self._load_saved_index():
+            return
+        db, middleware, docs, meta = self._read_documents()
+        self._db, self._storage = db, middleware
+        self._meta = meta
+        self._index = _build_index(docs)
+        self._signature = middleware.storage.signature
+        self._save_index()
+        if not keep_documents:
+            # Readers only need the index: drop the parsed documents (hundreds of MB at 1M).
+            middleware.cache = None
+
+    def _read_documents(
+        self,
+    ) -> tuple[CacheDB, CachingMiddleware, dict[str, Any], dict[str, Any]]:
+        """Parse the file of record through TinyDB (slow at 1M: about 2 s)."""
         storage = CachingMiddleware(AtomicJSONStorage)
         storage.WRITE_CACHE_SIZE = 1 << 30  # flushed explicitly, once per refresh
         db = CacheDB(self.path, storage=storage)
         middleware: CachingMiddleware = db.storage  # type: ignore[assignment]
         data = middleware.read() or {}
         docs, meta = _validated(data)
+        return db, middleware, docs, meta
+
+    @property
+    def index_path(self) -> Path:
+        """The saved index beside the cache: derived data, rebuilt whenever it does not match."""
+        return self.path.with_name(self.path.name + ".idx")
+
+    def _load_saved_index(self) -> bool:
+        """Load the saved index if it was made from the file as it is now. Never raises."""
         try:
-            index = MappingIndex.build(docs)
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as error:
-            raise CacheCorrupt(f"a mapping entry is malformed ({error!r:.80})") from error
-        self._db, self._storage = db, middleware
-        self._meta = meta
-        self._index = index
-        self._signature = middleware.storage.signature
-        if not keep_documents:
-            # Readers only need the index: drop the parsed documents (hundreds of MB at 1M).
-            middleware.cache = None
+            data = self.index_path.read_bytes()
+        except OSError:
+            return False
+        signature = FileSignature.of(self.path)
+        if signature is None:
+            return False
+        try:
+            index, extra = MappingIndex.from_bytes(data)
+        except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
+            return False
+        meta = extra.get("meta")
+        if extra.get("signature") != list(astuple(signature)) or not isinstance(meta, dict):
+            return False
+        self._db = self._storage = None
+        self._index, self._meta, self._signature = index, meta, signature
+        return True
+
+    def _save_index(self) -> None:
+        """Save the index for the next open; best effort (a reader may lack write access)."""
+        if self._signature is None:
+            return
+        extra = {"signature": list(astuple(self._signature)), "meta": self._meta}
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(self.index_path, self._index.to_bytes(extra))
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -166,6 +220,8 @@ class MappingStore:
             counter += 1
             target = self.path.with_name(f"{self.path.name}.broken-{stamp}-{counter}")
         self.path.replace(target)
+        with contextlib.suppress(OSError):
+            self.index_path.unlink()
         return target
 
     # -- state ------------------------------------------------------------------------------
@@ -198,33 +254,38 @@ class MappingStore:
         row = index.row_of_lid(lid_digits)
         return None if row is None else index.record(row)
 
-    def find_number(self, number: str) -> MappingRecord | None:
-        """The mapping of a number, trying WhatsApp's variants of it (Brazil, Mexico)."""
+    def row_of_number(self, number: str) -> int | None:
+        """The row of a number, trying WhatsApp's variants of it (Brazil, Mexico)."""
         index = self._index
         for variant in number_variants(number):
             row = index.row_of_number(variant)
             if row is not None:
-                return index.record(row)
+                return row
+        return None
+
+    def lookup_row(self, query: Query) -> int | None:
+        """Exact look-up of a classified query; bare digits are tried as a number and a LID."""
+        index = self._index
+        if query.kind is QueryKind.NUMBER:
+            row = self.row_of_number(query.digits)
+            if row is None and query.maybe_lid:
+                row = index.row_of_lid(query.digits)
+            return row
+        if query.kind in (QueryKind.LID, QueryKind.PARTIAL) and query.digits:
+            row = index.row_of_lid(query.digits)
+            return self.row_of_number(query.digits) if row is None else row
         return None
 
     def lookup(self, query: Query) -> MappingRecord | None:
-        """Exact look-up of a classified query; bare digits are tried as a number and a LID."""
-        if query.kind is QueryKind.LID:
-            return self.get(query.digits) or self.find_number(query.digits)
-        if query.kind is QueryKind.NUMBER:
-            found = self.find_number(query.digits)
-            if found is None and query.maybe_lid:
-                found = self.get(query.digits)
-            return found
-        if query.kind is QueryKind.PARTIAL and query.digits:
-            return self.get(query.digits) or self.find_number(query.digits)
-        return None
+        """The full record for :meth:`lookup_row`."""
+        index = self._index
+        row = self.lookup_row(query)
+        return None if row is None else index.record(row)
 
     def matching_rows(self, query: Query, limit: int | None = None) -> list[int]:
         """Rows for a search box: the exact match first, then partial matches on the digits."""
         index = self._index
-        exact = self.lookup(query)
-        first = None if exact is None else index.row_of_lid(exact.lid_digits)
+        first = self.lookup_row(query)
         rows = [] if first is None else [first]
         partial = index.rows_containing(query.digits, None if limit is None else limit + 1)
         rows.extend(row for row in partial if row != first)  # rows_containing has no repeats
@@ -279,8 +340,10 @@ class MappingStore:
         db = self._require_db()
         counts_box: list[MergeCounts] = []
 
+        index = self._index
+
         def updater(table: dict[str, dict[str, Any]]) -> None:
-            counts_box.append(_merge(table, fetched, complete=complete, now=stamp))
+            counts_box.append(_merge(table, index, fetched, complete=complete, now=stamp))
 
         db.table(MAPPINGS_TABLE).apply(updater)
         counts = counts_box[0]
@@ -312,11 +375,13 @@ class MappingStore:
             )
 
     def _require_db(self) -> CacheDB:
-        if self._db is None or self._storage is None:
-            self._load()
-        assert self._db is not None and self._storage is not None
-        if self._storage.cache is None:
-            self._storage.cache = self._storage.storage.read() or {}
+        """The TinyDB handle with its documents loaded, for a write."""
+        if self._db is None or self._storage is None or self._storage.cache is None:
+            db, middleware, docs, meta = self._read_documents()
+            if middleware.storage.signature != self._signature:
+                self._index, self._meta = _build_index(docs), meta
+                self._signature = middleware.storage.signature
+            self._db, self._storage = db, middleware
         return self._db
 
     def _flush_and_reindex(self, meta: dict[str, Any]) -> None:
@@ -326,6 +391,7 @@ class MappingStore:
         self._index = MappingIndex.build(docs)
         self._meta = meta
         self._signature = self._storage.storage.signature
+        self._save_index()
         self._storage.cache = None
 
     def close(self) -> None:
@@ -350,14 +416,16 @@ def _validated(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
         raise CacheCorrupt(
             f"it was written by a newer lid-tui (format {version}; this one reads {FORMAT_VERSION})"
         )
-    for lid in docs:
-        if not (lid.isascii() and lid.isdigit()):
-            raise CacheCorrupt(f"a mapping key is not a LID: {lid[:30]!r}")
+    keys = list(docs)
+    if not is_digit_strings(keys) or "" in docs:
+        bad = next(key for key in keys if not (key.isascii() and key.isdigit()))
+        raise CacheCorrupt(f"a mapping key is not a LID: {bad[:30]!r}")
     return docs, meta
 
 
 def _merge(
     table: dict[str, dict[str, Any]],
+    index: MappingIndex,
     fetched: Mapping[str, str | None],
     *,
     complete: bool,
@@ -365,14 +433,18 @@ def _merge(
 ) -> MergeCounts:
     """Fold a refresh into the table in place and count what changed.
 
+    ``index`` is the index of ``table`` before the merge: it answers who held a number.
     A number seen on a new LID while another LID held it is a re-registration: both LIDs get a
     history entry. A hidden number (None) never erases a number we knew.
     """
-    owner_of: dict[str, str] = {}
-    for lid, doc in table.items():
-        number = doc.get("n")
-        if number:
-            owner_of[number] = lid
+    moved: dict[str, str] = {}  # numbers whose holder changed during this merge
+
+    def holder_of(number: str) -> str | None:
+        if number in moved:
+            return moved[number]
+        row = index.row_of_number(number)
+        return None if row is None else index.lid_at(row)
+
     added = changed = unchanged = 0
     for lid, number in fetched.items():
         doc = table.get(lid)
@@ -393,12 +465,13 @@ def _merge(
             if previous:
                 doc.setdefault("h", []).append([now, "c", number, previous])
             changed += 1
-        old_owner = owner_of.get(number) if number else None
+        if not number:
+            continue
+        old_owner = holder_of(number)
         if old_owner is not None and old_owner != lid and fetched.get(old_owner) != number:
             doc.setdefault("h", []).append([now, "i", number, old_owner])
             table[old_owner].setdefault("h", []).append([now, "o", number, lid])
-        if number:
-            owner_of[number] = lid
+        moved[number] = lid
     not_listed = 0
     if complete:
         for lid, doc in table.items():
@@ -406,3 +479,10 @@ def _merge(
                 doc["x"] = 1
                 not_listed += 1
     return MergeCounts(added, changed, unchanged, not_listed)
+
+
+def _build_index(docs: Mapping[str, Any]) -> MappingIndex:
+    try:
+        return MappingIndex.build(docs)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError) as error:
+        raise CacheCorrupt(f"a mapping entry is malformed ({error!r:.80})") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import astuple
 from pathlib import Path
 
 import orjson
@@ -226,3 +227,65 @@ def test_export_dicts_follow_the_contract(store: MappingStore) -> None:
         {"lid", "number", "first_seen", "last_seen", "history"}
     ] * 3
     assert records[1]["number"] is None
+
+
+def test_open_uses_the_saved_index_without_parsing_the_file(
+    store: MappingStore, cache_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert store.index_path.exists()
+
+    def parse_refused(self: MappingStore) -> None:
+        raise AssertionError("the file of record was parsed although the index matched")
+
+    monkeypatch.setattr(MappingStore, "_read_documents", parse_refused)
+    reopened = MappingStore.open(cache_path)
+    assert len(reopened) == 3
+    assert reopened.lookup(classify("+55 11 98765-4321")) is not None
+    assert reopened.last_refresh is not None
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "stale"])
+def test_a_saved_index_that_does_not_match_is_rebuilt(
+    store: MappingStore, cache_path: Path, damage: str
+) -> None:
+    saved = store.index_path.read_bytes()
+    if damage == "garbage":
+        store.index_path.write_bytes(b"not an index at all")
+    elif damage == "truncated":
+        store.index_path.write_bytes(saved[: len(saved) // 2])
+    else:  # the file of record changed behind the index's back (e.g. a crash between writes)
+        other = MappingStore.open(cache_path)
+        refresh(other, {LID_D: "4915123456789"}, now=T1, complete=False)
+        store.index_path.write_bytes(saved)
+    reopened = MappingStore.open(cache_path)
+    assert reopened.recovery is None
+    assert len(reopened) == (4 if damage == "stale" else 3)
+    assert reopened.get(LID_A) is not None
+    # ... and the rebuilt index was saved for the next open, made from the file as it is now.
+    from lid_tui.index import MappingIndex
+    from lid_tui.storage import FileSignature
+
+    index, extra = MappingIndex.from_bytes(store.index_path.read_bytes())
+    assert len(index) == len(reopened)
+    assert extra["signature"] == list(astuple(FileSignature.of(cache_path)))
+
+
+def test_saved_index_round_trips_every_column(store: MappingStore) -> None:
+    from lid_tui.index import MappingIndex
+
+    refresh(store, {LID_A: "5511987654322", LID_D: "447911123456"}, now=T1)
+    index, extra = MappingIndex.from_bytes(store.index.to_bytes({"k": 1}))
+    assert extra == {"k": 1}
+    assert [index.record_dict(r, with_listed=True) for r in range(len(index))] == [
+        store.index.record_dict(r, with_listed=True) for r in range(len(store.index))
+    ]
+    assert index.row_of_number("447911123456") == store.index.row_of_number("447911123456")
+
+
+def test_moving_a_broken_file_aside_drops_its_index(cache_path: Path) -> None:
+    store = MappingStore.open(cache_path)
+    refresh(store, {LID_A: "5511987654321"}, now=T0)
+    cache_path.write_bytes(b"{broken")
+    reopened = MappingStore.open(cache_path)
+    assert reopened.recovery is not None and len(reopened) == 0
+    assert not reopened.index_path.exists()

@@ -609,7 +609,7 @@ class LidApp(App[None]):
         exact = True
         if query.kind in (QueryKind.LID, QueryKind.NUMBER, QueryKind.PARTIAL) and query.digits:
             rows = store.matching_rows(query, limit=SEARCH_LIMIT + 1)
-            exact = store.lookup(query) is not None
+            exact = store.lookup_row(query) is not None
         if worker.is_cancelled:
             return
         more = len(rows) > SEARCH_LIMIT
