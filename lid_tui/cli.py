@@ -25,7 +25,7 @@ from lid_tui import __version__
 from lid_tui.config import ConfigError, Settings, load_settings
 from lid_tui.identity import QueryKind, chat_jids, classify, describe_number
 from lid_tui.models import MappingRecord, SyncProgress
-from lid_tui.provider.base import Provider, ProviderError
+from lid_tui.provider.base import DEFAULT_TIMEOUT, Provider, ProviderError
 from lid_tui.provider.factory import provider_for
 from lid_tui.storage import CacheError, atomic_write_bytes
 from lid_tui.store import MappingStore
@@ -113,12 +113,23 @@ def open_store(settings: Settings) -> MappingStore:
     return store
 
 
-def make_provider(settings: Settings) -> Provider:
+def make_provider(settings: Settings, timeout: float | None = None) -> Provider:
     return provider_for(
         settings,
         hint="give --instance-id and --access-token (or set LID_TUI_INSTANCE_ID and "
         "LID_TUI_ACCESS_TOKEN, or use the config file)",
+        timeout=timeout,
     )
+
+
+#: Seconds to wait for each answer of the provider; the adapter's default when not given.
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(0.05, 600),
+    default=None,
+    metavar="SECONDS",
+    help=f"Seconds to wait for each answer of the provider  [default: {DEFAULT_TIMEOUT:g}]",
+)
 
 
 # -- the group --------------------------------------------------------------------------------
@@ -221,17 +232,35 @@ class ProgressLine:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as a JSON object.")
 @click.option("--page-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True)
+@timeout_option
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Retries of a request that failed in a way worth retrying (5xx, 429, timeouts).",
+)
 @click.pass_context
-def sync(ctx: click.Context, as_json: bool, page_size: int, concurrency: int, **flags: Any) -> None:
+def sync(
+    ctx: click.Context,
+    as_json: bool,
+    page_size: int,
+    concurrency: int,
+    timeout: float | None,
+    retries: int,
+    **flags: Any,
+) -> None:
     """Refresh the cache from the provider. Progress on stderr, a summary on stdout."""
     from lid_tui.sync import SyncOptions
 
     with friendly_errors():
         settings = settings_from(ctx, **flags)
-        provider = make_provider(settings)
+        provider = make_provider(settings, timeout)
         store = open_store(settings)
         progress = ProgressLine(sys.stderr)
-        options = SyncOptions(page_size=page_size, concurrency=concurrency)
+        options = SyncOptions(
+            page_size=page_size, concurrency=concurrency, max_attempts=retries + 1
+        )
         cancel = threading.Event()
         try:
             with cancel_on_signals(cancel):
@@ -296,8 +325,16 @@ def describe_record(record: MappingRecord) -> str:
     is_flag=True,
     help="When a number is not cached, ask the provider for its LID and cache the answer.",
 )
+@timeout_option
 @click.pass_context
-def lookup(ctx: click.Context, query: str, as_json: bool, ask_provider: bool, **flags: Any) -> None:
+def lookup(
+    ctx: click.Context,
+    query: str,
+    as_json: bool,
+    ask_provider: bool,
+    timeout: float | None,
+    **flags: Any,
+) -> None:
     """Find the mapping of one number (any common format) or LID (any JID form)."""
     with friendly_errors():
         understood = classify(query)
@@ -309,7 +346,7 @@ def lookup(ctx: click.Context, query: str, as_json: bool, ask_provider: bool, **
         store = open_store(settings)
         record = store.lookup(understood)
         if record is None and ask_provider and understood.kind is QueryKind.NUMBER:
-            provider = make_provider(settings)
+            provider = make_provider(settings, timeout)
             try:
                 answer = provider.resolve_number(understood.digits)
             finally:
@@ -429,6 +466,13 @@ def export(ctx: click.Context, fmt: str, output: Path | None, **flags: Any) -> N
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option("--size", type=click.IntRange(0, 5_000_000), default=5000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--change-rate",
+    type=click.FloatRange(0, 0.1),
+    default=0.002,
+    show_default=True,
+    help="Share of rows changed per refresh, per kind of change.",
+)
 @click.option("--instance-id", default="demo", show_default=True)
 @click.option("--access-token", default="demo-token", help="Token clients must send.")
 @click.option("--quirks", is_flag=True, help="Behave like a messy provider (for testing clients).")
@@ -440,6 +484,7 @@ def demo_server(
     port: int,
     size: int,
     seed: int,
+    change_rate: float,
     instance_id: str,
     access_token: str,
     quirks: bool,
@@ -452,7 +497,7 @@ def demo_server(
     with friendly_errors():
         try:
             server = DemoServer(
-                DemoDataset(size=size, seed=seed),
+                DemoDataset(size=size, seed=seed, change_rate=change_rate),
                 host=host,
                 port=port,
                 instance_id=instance_id,

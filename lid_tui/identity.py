@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from lid_tui.regions import REGION_NAMES
+
 LID_SERVER = "lid"
 NUMBER_SERVERS = frozenset({"c.us", "s.whatsapp.net"})
 NOT_PERSONAL_SERVERS = frozenset({"g.us", "newsletter", "broadcast", "hosted", "hosted.lid"})
@@ -298,13 +300,8 @@ class NumberInfo:
 
     @property
     def country(self) -> str:
-        """The country's English name (loads phonenumbers' geocoder on first use)."""
-        parsed = _parse_number(self.digits)
-        if parsed is None:
-            return ""
-        from phonenumbers import geocoder  # ~0.4 s to import: only when a detail is shown
-
-        return geocoder.country_name_for_number(parsed, "en") or self.region
+        """The country's English name, or its region code when the table has none."""
+        return REGION_NAMES.get(self.region, self.region)
 
 
 @lru_cache(maxsize=4096)

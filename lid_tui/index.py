@@ -15,10 +15,9 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,9 +34,8 @@ HISTORY_CODES: dict[str, HistoryKind] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """The cheap view of one mapping, enough to draw a list row."""
+class Row(NamedTuple):
+    """The cheap view of one mapping, enough to draw a list row (a tuple: built in ~0.3 µs)."""
 
     index: int
     lid: str  # digits

@@ -257,7 +257,10 @@ class MappingStore:
     def row_of_number(self, number: str) -> int | None:
         """The row of a number, trying WhatsApp's variants of it (Brazil, Mexico)."""
         index = self._index
-        for variant in number_variants(number):
+        row = index.row_of_number(number)
+        if row is not None:
+            return row
+        for variant in number_variants(number)[1:]:
             row = index.row_of_number(variant)
             if row is not None:
                 return row

@@ -305,3 +305,16 @@ def test_parsers_raise_only_identity_errors(text: str) -> None:
     for parse in (lid_digits, number_digits, parse_jid, normalize_lid):
         with contextlib.suppress(IdentityError):  # anything else fails the test
             parse(text)
+
+
+def test_region_names_agree_with_phonenumbers_geocoder() -> None:
+    """lid_tui/regions.py is generated from phonenumbers' data; it must still agree."""
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    from lid_tui.regions import REGION_NAMES
+
+    for region in ("BR", "MX", "IN", "ID", "US", "GB", "DE", "NG", "ZA", "FR"):
+        example = phonenumbers.example_number(region)
+        assert REGION_NAMES[region] == geocoder.country_name_for_number(example, "en")
+    assert describe_number("5511987654321").country == "Brazil"

@@ -150,9 +150,13 @@ class DemoDataset:
     Thread-safe: generations are built lazily under a lock; reading rows never blocks.
     """
 
-    def __init__(self, size: int = 5000, seed: int = 7) -> None:
+    def __init__(self, size: int = 5000, seed: int = 7, change_rate: float = CHANGE_RATE) -> None:
+        """``change_rate``: the share of rows touched per generation, for each kind of change
+        (number changes, re-registrations, new rows)."""
         if not 0 <= size <= MAX_SIZE:
             raise ValueError(f"size must be between 0 and {MAX_SIZE}")
+        if not 0 <= change_rate <= 0.1:
+            raise ValueError("change_rate must be between 0 and 0.1")
         self.size = size
         self.seed = seed
         rng = random.Random(seed)
@@ -179,7 +183,7 @@ class DemoDataset:
         self._slot_params = [(t.base, t.mult, t.add, t.span) for t in self._slots]
         self._by_prefix = {t.spec.prefix: t for t in self._templates}
         self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
-        self.changes_per_kind = max(3, round(size * CHANGE_RATE))
+        self.changes_per_kind = max(3, round(size * change_rate))
         #: position -> versions ``(generation, lid_serial, number_serial)``, oldest first.
         self._versions: dict[int, tuple[tuple[int, int, int | None], ...]] = {}
         #: number serial >= size -> (generation it was given out, position holding it).

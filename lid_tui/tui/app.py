@@ -51,7 +51,6 @@ from lid_tui.sync import SyncCancelled, SyncError, SyncOptions, run_sync
 from lid_tui.tui.format import STALE_AFTER_SECONDS, Display, relative_time
 from lid_tui.tui.messages import (
     CacheReloaded,
-    CountryNamesReady,
     NumberResolved,
     ProgressBox,
     RefreshEnded,
@@ -65,6 +64,7 @@ from lid_tui.tui.widgets import (
     GoToPageScreen,
     MappingTable,
     RefreshBar,
+    SearchBox,
     StatusLine,
 )
 
@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 #: Most rows a search keeps (partial digits can match most of a million rows).
 SEARCH_LIMIT = 10_000
 #: Typing pauses shorter than this do not start a search.
-SEARCH_DEBOUNCE = 0.12
+SEARCH_DEBOUNCE = 0.01  # coalesce key repeats; stale answers are dropped anyway
 #: How often the app checks whether another process replaced the cache file.
 WATCH_INTERVAL = 2.0
 
@@ -252,7 +252,7 @@ class LidApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(
+        yield SearchBox(
             placeholder="Search a number or a LID: +55 11 9…, 5511…@c.us, 2841…@lid, some digits",
             id="search",
         )
@@ -276,7 +276,6 @@ class LidApp(App[None]):
         self.status_line.show(opening, "")
         # After the first paint: opening a big cache in a thread still competes for the GIL.
         self.call_after_refresh(self._open_store, self.generation)
-        self.call_after_refresh(self._warm_up_country_names)
         self.set_interval(self.watch_interval, self._check_disk)
 
     def on_unmount(self) -> None:
@@ -355,15 +354,6 @@ class LidApp(App[None]):
         self.detail.show_notice("The cache cannot be opened", [message.text])
         self.status_line.show("No cache", "⚠ cache unavailable", warning=True)
         self.notify(message.text, title="Cache", severity="error", timeout=20, markup=False)
-
-    @work(thread=True, group="warm-up")
-    def _warm_up_country_names(self) -> None:
-        """Load phonenumbers' geocoder (~0.4 s) off the UI thread, before the first detail."""
-        _ = describe_number("5511987654321").country
-        self.post_message(CountryNamesReady())
-
-    def on_country_names_ready(self, message: CountryNamesReady) -> None:
-        self._update_detail()
 
     # -- the page ---------------------------------------------------------------------------
 

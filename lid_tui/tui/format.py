@@ -6,7 +6,6 @@ freeze "now". Nothing here imports Textual.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,11 +34,6 @@ def utc_stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def country_names_loaded() -> bool:
-    """True once phonenumbers' geocoder is imported, so country names cost nothing."""
-    return "phonenumbers.geocoder" in sys.modules
-
-
 @dataclass(frozen=True, slots=True)
 class Display:
     """Rendering rules of the moment: mask mode on or off, and what "now" is."""
@@ -58,11 +52,9 @@ class Display:
         return self.hide(describe_number(digits).international)
 
     def country(self, digits: str) -> str:
-        """The country's name when the geocoder is loaded, else its region code."""
+        """The country's name (its region code when unknown)."""
         info = describe_number(digits)
-        if country_names_loaded():
-            return info.country or info.region or "unknown country"
-        return info.region or "unknown country"
+        return info.country or "unknown country"
 
     def ago(self, epoch: float) -> str:
         return relative_time(epoch, self.now)

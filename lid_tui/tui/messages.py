@@ -100,7 +100,3 @@ class CacheReloaded(Message):
     """Another process replaced the cache file and the store re-read it."""
 
     problem: str | None = None
-
-
-class CountryNamesReady(Message):
-    """phonenumbers' geocoder is loaded: the detail can name countries."""
