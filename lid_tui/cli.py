@@ -375,8 +375,14 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool, **flags: A
     """Mappings whose LID or number contains the digits of QUERY (exact match first)."""
     with friendly_errors():
         understood = classify(query)
+        if understood.kind is QueryKind.NOT_PERSONAL:
+            fail("that is a group, channel or broadcast address, not a person", EXIT_USAGE)
         if not understood.digits:
-            fail(f"{query.strip()[:60]!r} has no digits to search for", EXIT_USAGE)
+            # Not only text without digits: "abc123" and 10,000 digits are refused too.
+            fail(
+                f"{query.strip()[:60]!r} is not a phone number, a LID or digits to search for",
+                EXIT_USAGE,
+            )
         store = open_store(settings_from(ctx, **flags))
         index = store.index
         rows = store.matching_rows(understood, limit)

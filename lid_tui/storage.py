@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -80,6 +81,25 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.unlink(tmp_name)
         raise
     _fsync_directory(path.parent)
+
+
+def stale_temp_files(path: Path) -> list[Path]:
+    """Temp files an interrupted :func:`atomic_write_bytes` of ``path`` left in its folder.
+
+    The name is matched exactly (``tempfile.mkstemp``: prefix, eight random characters from
+    ``[a-z0-9_]``, suffix), so the temp file of another file in the folder — an export to
+    ``instance.json.csv``, say — never looks like one of ``path``'s.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    try:
+        with os.scandir(path.parent) as entries:
+            return [
+                Path(entry.path)
+                for entry in entries
+                if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+            ]
+    except OSError:
+        return []
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -153,6 +173,7 @@ class CacheLock:
 
     The OS releases the lock when its process dies, so a killed refresh never leaves the cache
     locked. The owner record (``<cache>.lock.owner``) only names who holds it, for messages.
+    A process killed while writing leaves its temp file behind; the next holder removes it.
     """
 
     def __init__(self, cache_path: Path) -> None:
@@ -172,6 +193,7 @@ class CacheLock:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise CacheBusy(self.cache_path, self.read_owner()) from None
+        self.remove_stale_temp_files()
         owner = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -180,6 +202,24 @@ class CacheLock:
         }
         with contextlib.suppress(OSError):
             atomic_write_bytes(self.owner_path, json.dumps(owner).encode())
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete what killed writers left half-written; returns what was removed.
+
+        Only the lock holder writes the cache and the owner record, so while we hold the lock
+        any temp file of theirs belongs to a writer that died before its ``os.replace``. Left
+        alone, each SIGKILL during a write would leave a cache-sized file behind.
+        """
+        if not self._lock.is_locked:
+            raise RuntimeError("only the lock holder may remove the cache's temp files")
+        removed = []
+        for stale in [*stale_temp_files(self.cache_path), *stale_temp_files(self.owner_path)]:
+            try:
+                stale.unlink()
+            except OSError:
+                continue  # gone already, or not ours to delete: never a reason to fail a write
+            removed.append(stale)
+        return removed
 
     def release(self) -> None:
         if self._lock.is_locked:

@@ -1,10 +1,16 @@
-"""Shared fixtures: real cache files in a temp folder, isolated config and cache folders."""
+"""Shared fixtures: real cache files in a temp folder, isolated config and cache folders, and
+a fast way to run many ``lid-tui`` commands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from cli_support import ForkedCommands
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +28,13 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 @pytest.fixture
 def cache_path(tmp_path: Path) -> Path:
     return tmp_path / "cache" / "instance.json"
+
+
+@pytest.fixture(scope="session")
+def forked_commands() -> Iterator[ForkedCommands]:
+    """``lid-tui`` commands at ~30 ms each, for matrices of runs (see ``cli_support``)."""
+    from cli_support import ForkedCommands  # only for the tests that ask for it
+
+    commands = ForkedCommands()
+    yield commands
+    commands.close()

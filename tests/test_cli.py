@@ -7,66 +7,20 @@ import csv
 import io
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import TOKEN, Runner, closed_port, lid_tui_command
 
 from lid_tui.demo.data import DemoDataset
 from lid_tui.demo.server import DemoServer
 from lid_tui.identity import describe_number
 from lid_tui.storage import CacheLock
 
-TOKEN = "tok-E2E-Zq9x7Wv3-SECRET"
 REPORT_KEYS = {"fetched", "added", "changed", "unchanged", "skipped", "pages", "seconds"}
 RECORD_KEYS = {"lid", "number", "first_seen", "last_seen", "history"}
-
-
-def lid_tui_command() -> list[str]:
-    found = shutil.which("lid-tui", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "lid_tui"]
-
-
-class Runner:
-    """Runs ``lid-tui`` with an isolated environment and remembers every output."""
-
-    def __init__(self, home: Path, server: DemoServer) -> None:
-        self.home = home
-        self.server = server
-        self.cache = home / "cache" / "instance.json"
-        self.outputs: list[str] = []
-
-    def env(self, token: str = TOKEN, base_url: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LID_TUI_")}
-        env.update(
-            {
-                "XDG_CONFIG_HOME": str(self.home / "config"),
-                "XDG_CACHE_HOME": str(self.home / "xdg-cache"),
-                "LID_TUI_CONFIG": str(self.home / "config" / "config.toml"),
-                "LID_TUI_BASE_URL": base_url or self.server.base_url,
-                "LID_TUI_INSTANCE_ID": "demo",
-                "LID_TUI_ACCESS_TOKEN": token,
-                "LID_TUI_CACHE": str(self.cache),
-            }
-        )
-        return env
-
-    def __call__(self, *args: str, **env_options: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*lid_tui_command(), *args],
-            env=self.env(**env_options),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        self.outputs += [result.stdout, result.stderr]
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
 
 
 @pytest.fixture
@@ -206,10 +160,7 @@ def test_wrong_token_exits_3_and_leaves_the_cache_untouched(run: Runner) -> None
 
 
 def test_unreachable_provider_exits_4(run: Runner) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    result = run("sync", base_url=f"http://127.0.0.1:{closed_port}")
+    result = run("sync", base_url=f"http://127.0.0.1:{closed_port()}")
     assert result.returncode == 4, result.stderr
     assert result.stderr.count("\n") == 1
 

@@ -6,12 +6,11 @@ the real demo server on loopback.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cli_support import closed_port
 from textual.widgets import Input
 from tui_support import (
     LID_CHANGED,
@@ -27,6 +26,7 @@ from tui_support import (
     make_app,
     screen_text,
     settle,
+    spy_notices,
     type_search,
 )
 
@@ -65,19 +65,6 @@ def server() -> Iterator[DemoServer]:
         yield demo
     finally:
         demo.stop()
-
-
-def spy_notices(app: LidApp) -> list[dict[str, Any]]:
-    """Record every toast the app shows (title, message, severity)."""
-    notices: list[dict[str, Any]] = []
-    original = app.notify
-
-    def notify(message: str, **kwargs: Any) -> None:
-        notices.append({"message": message, **kwargs})
-        original(message, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-    return notices
 
 
 def detail(app: LidApp) -> DetailPane:
@@ -289,12 +276,6 @@ async def test_first_launch_fills_the_empty_cache_and_a_refresh_brings_history(
         assert record is not None and record.number == change.new_number
         assert record.history and record.history[-1].previous_number == change.old_number
         assert "number changed" in screen_text(app)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("failure", ["wrong token", "not connected", "unreachable"])

@@ -10,6 +10,7 @@ import html
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -111,6 +112,19 @@ async def type_search(pilot: Pilot, text: str, *, keys: bool = False) -> None:
     else:
         pilot.app.query_one("#search", Input).insert_text_at_cursor(text)
     await settle(pilot)
+
+
+def spy_notices(app: LidApp) -> list[dict[str, Any]]:
+    """Record every toast the app shows (title, message, severity)."""
+    notices: list[dict[str, Any]] = []
+    original = app.notify
+
+    def notify(message: str, **kwargs: Any) -> None:
+        notices.append({"message": message, **kwargs})
+        original(message, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notices
 
 
 def screen_text(app: LidApp) -> str:

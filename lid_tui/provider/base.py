@@ -10,6 +10,9 @@ from typing import Protocol
 
 from lid_tui.models import ProviderPage
 
+#: Seconds an adapter waits for each answer unless told otherwise (``--timeout``).
+DEFAULT_TIMEOUT = 15.0
+
 
 class ProviderError(Exception):
     """Base of every provider failure. ``str(error)`` is a one-line message for people,

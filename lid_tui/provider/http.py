@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -34,6 +33,8 @@ from lid_tui.provider.base import (
     UpstreamFailure,
 )
 from lid_tui.provider.payload import clean_text, decode_json, provider_message
+from lid_tui.provider.redaction import redact
+from lid_tui.provider.redaction import register_secret as _register_secret
 
 USER_AGENT = f"lid-tui/{__version__}"
 #: Longest wait we accept from a Retry-After header; a larger one is clamped to this.
@@ -49,47 +50,18 @@ _HTTP_LOGGERS = (
     "httpcore.proxy",
     "httpcore.socks",
 )
-#: Secrets shorter than this are not replaced as plain text (it would garble every message);
-#: their query-string form is still redacted by pattern.
-_MIN_SECRET_LENGTH = 4
-_SECRET_PARAM = re.compile(
-    r"(?i)\b(access[_-]?token|token|api[_-]?key)(=|%3D)[^&\s#\"'<>]*",
-)
-
 #: A host name (IDNA already applied by httpx) or an IP address, IPv6 included.
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?\.?|[0-9A-Fa-f:.]+")
 
 _USERINFO = re.compile(r"//[^/?#@]*@")
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
+_filter_lock = threading.Lock()
 _filter_installed = False
 
 
 def register_secret(secret: str) -> None:
     """Remember a secret so :func:`redact` (and the httpx log filter) hide it everywhere."""
-    if len(secret) < _MIN_SECRET_LENGTH:
-        return
-    forms = {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        str(httpx.QueryParams({"t": secret}))[2:],  # httpx's own query encoding
-    }
-    with _secrets_lock:
-        _secrets.update(form for form in forms if len(form) >= _MIN_SECRET_LENGTH)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with ``access_token=…`` values and every known secret replaced by ``***``."""
-    text = _SECRET_PARAM.sub(r"\1\2***", text)
-    with _secrets_lock:
-        known = set(_secrets)
-    known.update(secret for secret in secrets if len(secret) >= _MIN_SECRET_LENGTH)
-    for secret in sorted(known, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+    _register_secret(secret, str(httpx.QueryParams({"t": secret}))[2:])  # httpx's encoding
 
 
 class RedactingFilter(logging.Filter):
@@ -110,7 +82,7 @@ class RedactingFilter(logging.Filter):
 def install_log_redaction() -> None:
     """Attach :class:`RedactingFilter` to httpx's and httpcore's loggers (once per process)."""
     global _filter_installed
-    with _secrets_lock:
+    with _filter_lock:
         if _filter_installed:
             return
         _filter_installed = True

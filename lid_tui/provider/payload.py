@@ -36,6 +36,7 @@ from lid_tui.identity import (
 )
 from lid_tui.models import ProviderPage
 from lid_tui.provider.base import UnusablePayload
+from lid_tui.provider.redaction import redact
 
 #: Where a row's phone may be, in order of preference.
 NUMBER_KEYS = ("number", "pn", "phone", "phoneNumber")
@@ -266,10 +267,12 @@ def _is_blank(value: Any) -> bool:
 def _shape(payload: Any) -> str:
     """A short, safe description of an unexpected answer for error messages."""
     if isinstance(payload, dict):
-        keys = ", ".join(clean_text(str(key), 24) for key in list(payload)[:5])
+        # Redacted before being cut short: a provider may echo the token, and a cut token
+        # would no longer match it.
+        keys = ", ".join(clean_text(redact(str(key)), 24) for key in list(payload)[:5])
         more = ", …" if len(payload) > 5 else ""
         message = provider_message(payload)
-        said = f'; it said "{clean_text(message)}"' if message else ""
+        said = f'; it said "{clean_text(redact(message))}"' if message else ""
         return f"an object with keys {keys}{more}{said}"
     if isinstance(payload, list):
         return "a list"

@@ -13,7 +13,12 @@ from typing import Any, Self
 import httpx
 
 from lid_tui.identity import number_digits
-from lid_tui.provider.base import ProviderConfigError, ProviderError, UnusablePayload
+from lid_tui.provider.base import (
+    DEFAULT_TIMEOUT,
+    ProviderConfigError,
+    ProviderError,
+    UnusablePayload,
+)
 from lid_tui.provider.http import (
     build_client,
     checked_base_url,
@@ -58,7 +63,7 @@ class WawpProvider:
         access_token: str,
         *,
         client: httpx.Client | None = None,
-        timeout: float = 15.0,
+        timeout: float = DEFAULT_TIMEOUT,
         allow_insecure_http: bool = False,
     ) -> None:
         instance_id = instance_id.strip()
