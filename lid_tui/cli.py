@@ -253,7 +253,10 @@ def sync(
     """Refresh the cache from the provider. Progress on stderr, a summary on stdout."""
     from lid_tui.sync import SyncOptions
 
-    with friendly_errors():
+    cancel = threading.Event()
+    # Signals are handled from the start to the last line printed: a Ctrl-C or SIGTERM that
+    # lands after the refresh ended lets the summary print instead of killing the process.
+    with friendly_errors(), cancel_on_signals(cancel):
         settings = settings_from(ctx, **flags)
         provider = make_provider(settings, timeout)
         store = open_store(settings)
@@ -261,12 +264,8 @@ def sync(
         options = SyncOptions(
             page_size=page_size, concurrency=concurrency, max_attempts=retries + 1
         )
-        cancel = threading.Event()
         try:
-            with cancel_on_signals(cancel):
-                report = run_sync(
-                    provider, store, options=options, progress=progress, cancel=cancel
-                )
+            report = run_sync(provider, store, options=options, progress=progress, cancel=cancel)
         except SyncCancelled as cancelled:
             progress.close()
             fail(f"refresh cancelled; kept the {cancelled.report.fetched:,} mappings fetched", 130)

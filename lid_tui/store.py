@@ -327,15 +327,18 @@ class MappingStore:
         *,
         complete: bool,
         refresh_meta: Mapping[str, Any],
+        mark_unlisted: bool | None = None,
         now: float | None = None,
         is_refresh: bool = True,
     ) -> MergeCounts:
         """Merge what a refresh fetched and write the file once.
 
         ``fetched`` maps LID digits to the number (None when hidden). When ``complete``, LIDs
-        missing from it are marked as not listed (never deleted). ``is_refresh`` False (one
-        mapping learned by a look-up) leaves :attr:`last_refresh` as it was, so the status of
-        the last real refresh is not hidden by it. Call inside :meth:`writing`.
+        missing from it are marked as not listed (never deleted), unless ``mark_unlisted`` is
+        False (a listing that changed while it was read cannot prove a LID is gone).
+        ``is_refresh`` False (one mapping learned by a look-up) leaves :attr:`last_refresh` as
+        it was, so the status of the last real refresh is not hidden by it. Call inside
+        :meth:`writing`.
         """
         if not self.lock.is_held:
             raise RuntimeError("apply_refresh needs the writers' lock (use store.writing())")
@@ -346,7 +349,8 @@ class MappingStore:
         index = self._index
 
         def updater(table: dict[str, dict[str, Any]]) -> None:
-            counts_box.append(_merge(table, index, fetched, complete=complete, now=stamp))
+            mark = complete if mark_unlisted is None else complete and mark_unlisted
+            counts_box.append(_merge(table, index, fetched, complete=mark, now=stamp))
 
         db.table(MAPPINGS_TABLE).apply(updater)
         counts = counts_box[0]

@@ -64,6 +64,10 @@ class RepeatedPage(TransientError):
     """The provider sent the same rows for two different offsets."""
 
 
+class PersistentRepeat(RepeatedPage):
+    """The provider keeps sending the same rows for different offsets: retrying is useless."""
+
+
 @dataclass(slots=True)
 class _Slot:
     start: int
@@ -93,6 +97,12 @@ class _Fetcher:
         self.fetched_rows = 0
         self.skipped = 0
         self.retrying: str | None = None
+        #: False once the list is seen to change while we read it (rows past the count, or a
+        #: different count at the end): then no LID can be called missing from it.
+        self.stable = True
+        #: Offsets whose accepted page may be the copy in a repeated-page clash: fetch again.
+        self.suspects: set[int] = set()
+        self.clashes = 0
         self._lock = threading.Lock()
 
     # -- one request, with retries --------------------------------------------------------
@@ -107,6 +117,8 @@ class _Fetcher:
                 self.retrying = None
                 return result
             except TransientError as error:
+                if isinstance(error, PersistentRepeat):
+                    raise
                 attempt += 1
                 if attempt >= self.options.max_attempts:
                     raise
@@ -144,10 +156,16 @@ class _Fetcher:
         key = (len(page.rows), page.rows[0][0], page.rows[-1][0])
         with self._lock:
             seen_at = self.fingerprints.setdefault(key, offset)
-        if seen_at != offset:
-            raise RepeatedPage(
-                f"the provider sent the same page for offsets {seen_at} and {offset}"
-            )
+            if seen_at == offset:
+                return
+            # Either page may be the copy: forget the first, fetch it again, retry this one.
+            self.clashes += 1
+            del self.fingerprints[key]
+            self.suspects.add(seen_at)
+        message = f"the provider sent the same page for offsets {seen_at} and {offset}"
+        if self.clashes > 2 * self.options.max_attempts:
+            raise PersistentRepeat(message)
+        raise RepeatedPage(message)
 
     # -- the listing ------------------------------------------------------------------------
 
@@ -174,6 +192,7 @@ class _Fetcher:
                 while True:
                     if self.cancel.is_set():
                         raise _Cancelled
+                    self._requeue_suspects(queue, step)
                     while len(in_flight) < options.concurrency:
                         if queue:
                             slot = queue.pop(0)
@@ -214,8 +233,20 @@ class _Fetcher:
                         if probed_past_count and slot.start >= (limit_end or 0):
                             # The list grew while we read it: keep going to the empty page.
                             limit_end = None
+                            self.stable = False
             finally:
                 self.cancel_pending(in_flight)
+
+    def _requeue_suspects(self, queue: list[_Slot], step: int) -> None:
+        """Drop accepted pages that a repeated-page clash made suspect, and fetch them again."""
+        with self._lock:
+            suspects, self.suspects = self.suspects, set()
+        for offset in sorted(suspects):
+            page = self.pages.pop(offset, None)
+            if page is not None:
+                self.fetched_rows -= len(page.rows)
+                self.skipped -= page.skipped
+                queue.append(_Slot(offset, offset + step))
 
     @staticmethod
     def cancel_pending(in_flight: dict[Future[ProviderPage], _Slot]) -> None:
@@ -304,6 +335,7 @@ def run_sync(
             counts = store.apply_refresh(
                 fetched,
                 complete=complete,
+                mark_unlisted=fetcher.stable,
                 refresh_meta={"fetched": len(fetched), "error": report.error},
             )
             report.added, report.changed = counts.added, counts.changed

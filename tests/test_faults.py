@@ -363,12 +363,6 @@ def test_the_list_growing_at_the_front_shifts_rows_and_marks_nothing(
     assert new_rows <= CacheView.read(cache_path).mappings().keys()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync engine: with pages in flight, a page answered before the list grew at the "
-    "front and a lower one answered after it leave a gap; the refresh still counts as "
-    "complete and marks the LIDs in the gap as not listed",
-)
 def test_the_list_growing_at_the_front_with_pages_in_flight_marks_nothing(
     refresh: Refresh, cache_path: Path
 ) -> None:
@@ -393,11 +387,6 @@ def test_the_list_growing_at_the_front_with_pages_in_flight_marks_nothing(
     assert_nothing_lost(before_view, CacheView.read(cache_path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync engine: a repeated page that registers its fingerprint before the page it "
-    "copies makes the genuine page look repeated on every retry, and the refresh fails",
-)
 def test_a_repeated_page_is_told_apart_from_the_page_it_copies(
     refresh: Refresh, cache_path: Path
 ) -> None:
