@@ -25,6 +25,7 @@ import pytest
 from cli_support import Runner, run_installed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import nested_json
 from textual import events
 from tui_support import (
     LID_CHANGED,
@@ -63,17 +64,7 @@ json_keys = st.one_of(
     st.sampled_from(["0", "1", "lid", "number", "pn", "data", "count", "status"]),
     st.text(max_size=6),
 )
-# Two levels of nesting, written out: st.recursive is several times slower to draw from.
-_json_inner = st.one_of(
-    json_scalars,
-    st.lists(json_scalars, max_size=3),
-    st.dictionaries(json_keys, json_scalars, max_size=3),
-)
-json_values = st.one_of(
-    json_scalars,
-    st.lists(_json_inner, max_size=3),
-    st.dictionaries(json_keys, _json_inner, max_size=3),
-)
+json_values = nested_json(json_scalars, json_keys, width=3)
 messy_text = st.one_of(
     st.text(max_size=40),
     st.sampled_from(

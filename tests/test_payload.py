@@ -8,6 +8,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import nested_json, shallow_json
 
 from lid_tui.identity import IdentityError, is_ascii_digits, lid_digits, number_digits
 from lid_tui.provider import payload as payload_module
@@ -319,17 +320,7 @@ json_keys = st.one_of(
     st.sampled_from(["0", "1", "lid", "number", "pn", "data", "items", "count", "status"]),
     st.text(max_size=4),
 )
-# Two levels of nesting, written out: st.recursive is several times slower to draw from.
-_json_inner = st.one_of(
-    json_scalars,
-    st.lists(json_scalars, max_size=3),
-    st.dictionaries(json_keys, json_scalars, max_size=3),
-)
-json_values = st.one_of(
-    json_scalars,
-    st.lists(_json_inner, max_size=4),
-    st.dictionaries(json_keys, _json_inner, max_size=4),
-)
+json_values = nested_json(json_scalars, json_keys, width=4)
 lid_values = st.one_of(
     st.sampled_from(
         [f"{LID}@lid", f"{LID}:9@lid", LID, f"{BR}@c.us", "120363025246125486@g.us", "", None]
@@ -367,7 +358,7 @@ rows = st.one_of(
         phone_values,
     ),
     st.builds(lambda lid: {"lid": lid, "number": None, "pn": f"{BR}@c.us"}, lid_values),
-    _json_inner,
+    shallow_json(json_scalars, json_keys),
 )
 
 
