@@ -218,10 +218,6 @@ class MappingIndex:
     def __len__(self) -> int:
         return len(self._first)
 
-    @property
-    def blob(self) -> str:
-        return self._blob
-
     def lid_at(self, row: int) -> str:
         start = self._offsets[row]
         return self._blob[start : self._blob.index("\t", start)]
@@ -290,9 +286,6 @@ class MappingIndex:
     def iter_rows(self) -> Iterator[Row]:
         for i in range(len(self)):
             yield self.row(i)
-
-    def history_of(self, row: int) -> list[list[Any]]:
-        return list(self._history.get(row, ()))
 
 
 def _find(keys: array, rows: array, key: int) -> int | None:
