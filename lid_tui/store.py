@@ -82,6 +82,8 @@ class MergeCounts:
     changed: int = 0
     unchanged: int = 0
     not_listed: int = 0
+    #: LIDs already cached whose number changed (the index patches their entries).
+    renumbered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +369,8 @@ class MappingStore:
         if complete:
             meta["last_complete_refresh"] = stamp
         db.table(META_TABLE).apply(lambda table: table.update({META_DOC_ID: meta}))
-        self._flush_and_reindex(meta)
+        renumbered = [index.row_of_lid(lid) for lid in counts.renumbered]
+        self._flush_and_reindex(meta, index, [row for row in renumbered if row is not None])
         return counts
 
     def remember(self, lid_digits: str, number: str | None, now: float | None = None) -> None:
@@ -391,11 +394,14 @@ class MappingStore:
             self._db, self._storage = db, middleware
         return self._db
 
-    def _flush_and_reindex(self, meta: dict[str, Any]) -> None:
+    def _flush_and_reindex(
+        self, meta: dict[str, Any], merged_into: MappingIndex, renumbered: list[int]
+    ) -> None:
+        """Write the file, then patch ``merged_into`` (the index before the merge) to match."""
         assert self._storage is not None
         self._storage.flush()
         docs = self._storage.cache.get(MAPPINGS_TABLE, {})
-        self._index = MappingIndex.build(docs)
+        self._index = merged_into.updated(docs, renumbered)
         self._meta = meta
         self._signature = self._storage.storage.signature
         self._save_index()
@@ -453,6 +459,7 @@ def _merge(
         return None if row is None else index.lid_at(row)
 
     added = changed = unchanged = 0
+    renumbered: list[str] = []
     for lid, number in fetched.items():
         doc = table.get(lid)
         if doc is None:
@@ -469,6 +476,7 @@ def _merge(
                 unchanged += 1
                 continue
             doc["n"] = number
+            renumbered.append(lid)
             if previous:
                 doc.setdefault("h", []).append([now, "c", number, previous])
             changed += 1
@@ -485,7 +493,7 @@ def _merge(
             if lid not in fetched:
                 doc["x"] = 1
                 not_listed += 1
-    return MergeCounts(added, changed, unchanged, not_listed)
+    return MergeCounts(added, changed, unchanged, not_listed, tuple(renumbered))
 
 
 def _build_index(docs: Mapping[str, Any]) -> MappingIndex:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lid_tui.identity import classify
+from lid_tui.index import MappingIndex
 from lid_tui.storage import CacheBusy, CacheLock
 from lid_tui.store import FORMAT_VERSION, MappingStore
 
@@ -289,3 +294,50 @@ def test_moving_a_broken_file_aside_drops_its_index(cache_path: Path) -> None:
     reopened = MappingStore.open(cache_path)
     assert reopened.recovery is not None and len(reopened) == 0
     assert not reopened.index_path.exists()
+
+
+# -- the index patched after a merge equals one built afresh ---------------------------------
+
+BASE_LIDS = [f"3{i:014d}" for i in range(200)]
+NUMBER_POOL = [f"55119{i:08d}" for i in range(230)]  # fewer numbers than LIDs + new: moves
+
+
+def canonical(index: MappingIndex) -> tuple[object, ...]:
+    """Everything an index answers, independent of the order of equal keys."""
+    numbers = sorted({row.number for row in index.iter_rows() if row.number})
+    return (
+        [index.record_dict(row, with_listed=True) for row in range(len(index))],
+        [index.row_of_lid(row.lid) for row in index.iter_rows()],
+        [index.row_of_number(number) for number in numbers],
+        sorted(zip(index._num_keys, index._num_rows, strict=True)),
+        list(zip(index._lid_keys, index._lid_rows, strict=True)),
+    )
+
+
+refresh_step = st.tuples(
+    st.dictionaries(  # LIDs listed with a new number (or hidden)
+        st.sampled_from(BASE_LIDS + [f"4{i:014d}" for i in range(20)]),
+        st.one_of(st.none(), st.sampled_from(NUMBER_POOL)),
+        max_size=12,
+    ),
+    st.sets(st.sampled_from(BASE_LIDS), max_size=5),  # LIDs missing from the listing
+    st.booleans(),  # complete
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(refresh_step, min_size=1, max_size=4))
+def test_patched_index_equals_a_fresh_build(tmp_path: Path, steps: list[Any]) -> None:
+    path = tmp_path / f"cache-{uuid.uuid4().hex}.json"
+    store = MappingStore.open(path)
+    listing: dict[str, str | None] = dict(zip(BASE_LIDS, NUMBER_POOL, strict=False))
+    refresh(store, listing, now=T0)
+    for step, (changes, missing, complete) in enumerate(steps, start=1):
+        listing.update(changes)
+        shown = {lid: number for lid, number in listing.items() if lid not in missing}
+        refresh(store, shown, now=T0 + step * 60, complete=complete)
+        docs = orjson.loads(path.read_bytes())["mappings"]
+        assert canonical(store.index) == canonical(MappingIndex.build(docs))
+    assert canonical(MappingStore.open(path).index) == canonical(store.index)
