@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import closed_port
+from textual import events
 from textual.widgets import Input
 from tui_support import (
     LID_CHANGED,
@@ -35,10 +36,12 @@ from lid_tui.demo.data import DemoDataset
 from lid_tui.demo.faults import Fault, FaultKind, FaultRoute
 from lid_tui.demo.server import DemoServer
 from lid_tui.identity import describe_number
+from lid_tui.index import Row
 from lid_tui.models import HistoryKind
 from lid_tui.storage import CacheLock
 from lid_tui.store import MappingStore
 from lid_tui.tui.app import LidApp
+from lid_tui.tui.format import Display
 from lid_tui.tui.screens import AboutScreen
 from lid_tui.tui.widgets import DetailPane, MappingTable, StatusLine
 
@@ -103,7 +106,7 @@ async def test_paging_moves_through_the_pages(cache: Path) -> None:
         assert pages == -(-154 // size) and pages > 3
 
         def first_lid() -> str:
-            return app.query_one(MappingTable).get_row_at(0)[0].plain
+            return app.query_one(MappingTable).rows[0].lid
 
         index = app.store.index
         await pilot.press("n")
@@ -143,6 +146,117 @@ async def test_page_size_follows_the_terminal(cache: Path) -> None:
         await settle(pilot)
         assert 5 <= app.page_size < tall
         assert app.query_one(MappingTable).row_count == app.page_size
+
+
+# -- the table widget -----------------------------------------------------------------------
+
+
+def scroll(table: MappingTable, down: bool) -> None:
+    """One notch of the mouse wheel over the table (the Pilot has no wheel)."""
+    kind = events.MouseScrollDown if down else events.MouseScrollUp
+    table.post_message(kind(table, 2, 3, 0, 1 if down else -1, 0, False, False, False))
+
+
+async def test_arrows_and_the_wheel_move_the_cursor_and_turn_pages_at_the_edges(
+    cache: Path,
+) -> None:
+    app = make_app(cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one(MappingTable)
+        await pilot.press("up")  # before the first row of the first page: nowhere to go
+        assert (app.page, table.cursor_row) == (0, 0)
+        await pilot.press("down", "down")
+        assert table.cursor_row == 2
+        assert detail(app).record.lid == f"{table.rows[2].lid}@lid"
+        table.move_cursor(row=999)  # clamped to the page
+        assert table.cursor_row == app.page_size - 1
+        await pilot.press("down")
+        assert (app.page, table.cursor_row) == (1, 0)
+        assert table.selected_row_index() == app.page_size
+        await pilot.press("up")
+        assert (app.page, table.cursor_row) == (0, app.page_size - 1)
+        # The wheel walks the list like j/k; a burst at the edge turns one page, not two.
+        scroll(table, down=True)
+        scroll(table, down=True)
+        await settle(pilot)
+        assert (app.page, table.cursor_row) == (1, 0)
+        scroll(table, down=True)
+        await settle(pilot)
+        assert (app.page, table.cursor_row) == (1, 1)
+        scroll(table, down=False)
+        scroll(table, down=False)
+        await settle(pilot)
+        assert (app.page, table.cursor_row) == (0, app.page_size - 1)
+
+
+async def test_a_click_selects_the_row_and_the_detail_follows(cache: Path) -> None:
+    app = make_app(cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one(MappingTable)
+        await pilot.press("slash")  # the click also brings the focus back to the list
+        await pilot.click(MappingTable, offset=(5, 1 + 4))  # under the header line
+        await settle(pilot)
+        assert table.has_focus and table.cursor_row == 4
+        assert table.selected_row_index() == table.rows[4].index
+        assert detail(app).record.lid == f"{table.rows[4].lid}@lid"
+        await pilot.click(MappingTable, offset=(5, 0))  # the header selects nothing
+        await settle(pilot)
+        assert table.cursor_row == 4
+
+
+async def test_the_detail_is_drawn_once_per_page_and_follows_each_highlight(
+    cache: Path,
+) -> None:
+    app = make_app(cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one(MappingTable)
+        updates: list[int | None] = []
+        update_detail = app._update_detail
+
+        def counting_update() -> None:
+            updates.append(table.selected_row_index())
+            update_detail()
+
+        app._update_detail = counting_update  # type: ignore[method-assign]
+        await pilot.press("n")
+        await settle(pilot)
+        assert updates == [app.page_size]  # the page change does not echo a highlight
+        table.move_cursor(row=3)
+        await settle(pilot)
+        assert updates[1:] == [app.page_size + 3]
+        assert detail(app).record.lid == f"{table.rows[3].lid}@lid"
+
+
+async def test_the_table_draws_cut_cells_and_a_dimmer_cursor_when_not_focused(
+    cache: Path,
+) -> None:
+    app = make_app(cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one(MappingTable)
+        header = table.render_line(0).text
+        assert header.split() == ["LID", "Number", "Country", "Last", "seen", "Listed"]
+        assert len(header) == table.size.width
+        focused = table.render_line(1)
+        assert focused.text.startswith(f" {LID_CHANGED} ")
+        await pilot.press("slash")
+        blurred = table.render_line(1)
+        assert blurred.text == focused.text
+        assert next(iter(blurred)).style != next(iter(focused)).style
+        # Text longer than its column is cut, never wrapped; the line keeps the widget's width.
+        long = Row(7, "9" * 40, None, 0, 0, False)
+        table.show_rows([long], Display(now=NOW))
+        assert table.row_count == 1 and table.selected_row_index() == 7
+        line = table.render_line(1).text
+        assert line.startswith(" " + "9" * 16 + " ") and len(line) == table.size.width
+        assert "hidden" in line and "✗" in line
+        assert table.render_line(2).text.strip() == ""  # below the last row: blank
+        table.show_rows([], Display(now=NOW))
+        assert table.selected_row_index() is None and table.cursor_row == 0
+        await settle(pilot)  # the highlight messages of those pages reach the app
 
 
 # -- search ---------------------------------------------------------------------------------

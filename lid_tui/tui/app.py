@@ -22,7 +22,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input
+from textual.widgets import Button, Footer, Header, Input
 from textual.worker import get_current_worker
 
 from lid_tui.config import (
@@ -386,7 +386,8 @@ class LidApp(App[None]):
         if cursor is None:
             cursor = table.cursor_row
         self.page = max(0, min(self.page, self.page_count() - 1))
-        table.show_rows(self.page_rows(), self.view(), cursor)
+        with self.prevent(MappingTable.RowHighlighted):  # the detail is updated right here
+            table.show_rows(self.page_rows(), self.view(), cursor)
         self._update_detail()
         self._update_status()
 
@@ -412,7 +413,8 @@ class LidApp(App[None]):
         elif message.step < 0 and self.page > 0:
             self._go_to(self.page - 1, cursor=self.page_size - 1)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(MappingTable.RowHighlighted)
+    def _row_highlighted(self, message: MappingTable.RowHighlighted) -> None:
         self._update_detail()
 
     def selected_row(self) -> int | None:
