@@ -9,27 +9,29 @@ Layout of the file (TinyDB's JSON layout, one document per LID keyed by the LID'
 seconds), ``h`` the history (``[epoch, code, number, other]``), ``x`` set when the last complete
 refresh did not list the LID. Short keys keep the file under 100 bytes a mapping.
 
-Reads never touch TinyDB's query machinery: they go to a :class:`~lid_tui.index.MappingIndex`.
-Writes are batched: a whole refresh is one TinyDB table update and one atomic file write.
+Reads never touch TinyDB's query machinery: they go to a :class:`~lid_tui.index.MappingIndex`,
+also saved beside the file so opening does not parse it. A refresh is merged into a new index
+(columns, not a million dicts) and written as one atomic replace of the whole file, its
+mappings table generated from the index: at 1M mappings TinyDB's own table update would first
+need the file parsed into dicts (about 2 s) and then copied.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import orjson
 from tinydb import TinyDB
-from tinydb.middlewares import CachingMiddleware
-from tinydb.table import Table
 
-from lid_tui.identity import Query, QueryKind, number_variants
-from lid_tui.index import MappingIndex, Row, is_digit_strings
+from lid_tui.identity import Query, QueryKind, is_digit_strings, number_variants
+from lid_tui.index import MappingIndex, MergeCounts, Row
 from lid_tui.models import MappingRecord, from_epoch
 from lid_tui.storage import (
     AtomicJSONStorage,
@@ -43,47 +45,6 @@ FORMAT_VERSION = 1
 MAPPINGS_TABLE = "mappings"
 META_TABLE = "meta"
 META_DOC_ID = "1"
-
-
-class MappingTable(Table):
-    """A TinyDB table keyed by LID digits, with one bulk-update entry point.
-
-    Every TinyDB write copies the whole table, so lid-tui makes one call per refresh.
-    """
-
-    document_id_class = str
-
-    def apply(self, updater: Any) -> None:
-        """Run ``updater(table_dict)`` as a single TinyDB write."""
-        self._update_table(updater)
-
-    def _update_table(self, updater: Callable[[dict[str, Any]], None]) -> None:
-        """TinyDB's read-update-write, without its two whole-table copies.
-
-        TinyDB copies the table twice per write to turn JSON's string ids into ints and back
-        (about 1 s at 1M documents). Our ids are strings in the file and in memory, so the
-        table dict can be updated in place.
-        """
-        tables = self._storage.read() or {}
-        table = tables.setdefault(self.name, {})
-        updater(table)
-        self._storage.write(tables)
-        self.clear_cache()
-
-
-class CacheDB(TinyDB):
-    table_class = MappingTable
-    default_table_name = MAPPINGS_TABLE
-
-
-@dataclass(frozen=True, slots=True)
-class MergeCounts:
-    added: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    not_listed: int = 0
-    #: LIDs already cached whose number changed (the index patches their entries).
-    renumbered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +90,6 @@ class MappingStore:
         self.path = path
         self.lock = CacheLock(path)
         self.recovery: Recovery | None = None
-        self._db: CacheDB | None = None
-        self._storage: CachingMiddleware | None = None
         self._meta: dict[str, Any] = {}
         self._index = MappingIndex.empty()
         self._signature: FileSignature | None = None
@@ -148,38 +107,30 @@ class MappingStore:
         store.reload()
         return store
 
-    def reload(self, *, keep_documents: bool = False) -> None:
+    def reload(self) -> None:
         """Read the file again and rebuild the indexes (another process may have refreshed)."""
         try:
-            self._load(keep_documents=keep_documents)
+            self._load()
         except CacheCorrupt as error:
             self.recovery = Recovery(self._move_aside(), str(error))
-            self._load(keep_documents=keep_documents)
+            self._load()
 
-    def _load(self, *, keep_documents: bool = False) -> None:
-        if not keep_documents and self._load_saved_index():
+    def _load(self) -> None:
+        if self._load_saved_index():
             return
-        db, middleware, docs, meta = self._read_documents()
-        self._db, self._storage = db, middleware
+        docs, meta, signature = self._read_documents()
         self._meta = meta
         self._index = _build_index(docs)
-        self._signature = middleware.storage.signature
+        self._signature = signature
         self._save_index()
-        if not keep_documents:
-            # Readers only need the index: drop the parsed documents (hundreds of MB at 1M).
-            middleware.cache = None
 
-    def _read_documents(
-        self,
-    ) -> tuple[CacheDB, CachingMiddleware, dict[str, Any], dict[str, Any]]:
-        """Parse the file of record through TinyDB (slow at 1M: about 2 s)."""
-        storage = CachingMiddleware(AtomicJSONStorage)
-        storage.WRITE_CACHE_SIZE = 1 << 30  # flushed explicitly, once per refresh
-        db = CacheDB(self.path, storage=storage)
-        middleware: CachingMiddleware = db.storage  # type: ignore[assignment]
-        data = middleware.read() or {}
-        docs, meta = _validated(data)
-        return db, middleware, docs, meta
+    def _read_documents(self) -> tuple[dict[str, Any], dict[str, Any], FileSignature | None]:
+        """Parse the file of record with TinyDB (slow at 1M: about 2 s; the saved index spares
+        it). Returns the mappings, the meta document and the signature of the file read."""
+        with TinyDB(self.path, storage=AtomicJSONStorage) as db:
+            storage: AtomicJSONStorage = db.storage  # type: ignore[assignment]
+            docs, meta = _validated(storage.read() or {})
+            return docs, meta, storage.signature
 
     @property
     def index_path(self) -> Path:
@@ -202,7 +153,6 @@ class MappingStore:
         meta = extra.get("meta")
         if extra.get("signature") != list(astuple(signature)) or not isinstance(meta, dict):
             return False
-        self._db = self._storage = None
         self._index, self._meta, self._signature = index, meta, signature
         return True
 
@@ -318,7 +268,7 @@ class MappingStore:
         self.lock.acquire(command)
         try:
             if self.changed_on_disk():
-                self.reload(keep_documents=True)
+                self.reload()
             yield self
         finally:
             self.lock.release()
@@ -345,17 +295,8 @@ class MappingStore:
         if not self.lock.is_held:
             raise RuntimeError("apply_refresh needs the writers' lock (use store.writing())")
         stamp = int(now if now is not None else time.time())
-        db = self._require_db()
-        counts_box: list[MergeCounts] = []
-
-        index = self._index
-
-        def updater(table: dict[str, dict[str, Any]]) -> None:
-            mark = complete if mark_unlisted is None else complete and mark_unlisted
-            counts_box.append(_merge(table, index, fetched, complete=mark, now=stamp))
-
-        db.table(MAPPINGS_TABLE).apply(updater)
-        counts = counts_box[0]
+        mark = complete if mark_unlisted is None else complete and mark_unlisted
+        index, counts = self._index.merged(fetched, complete=mark, now=stamp)
         meta = dict(self._meta)
         meta["format"] = FORMAT_VERSION
         if is_refresh:
@@ -368,9 +309,7 @@ class MappingStore:
             }
         if complete:
             meta["last_complete_refresh"] = stamp
-        db.table(META_TABLE).apply(lambda table: table.update({META_DOC_ID: meta}))
-        renumbered = [index.row_of_lid(lid) for lid in counts.renumbered]
-        self._flush_and_reindex(meta, index, [row for row in renumbered if row is not None])
+        self._write(index, meta)
         return counts
 
     def remember(self, lid_digits: str, number: str | None, now: float | None = None) -> None:
@@ -384,28 +323,23 @@ class MappingStore:
                 is_refresh=False,
             )
 
-    def _require_db(self) -> CacheDB:
-        """The TinyDB handle with its documents loaded, for a write."""
-        if self._db is None or self._storage is None or self._storage.cache is None:
-            db, middleware, docs, meta = self._read_documents()
-            if middleware.storage.signature != self._signature:
-                self._index, self._meta = _build_index(docs), meta
-                self._signature = middleware.storage.signature
-            self._db, self._storage = db, middleware
-        return self._db
+    def _write(self, index: MappingIndex, meta: dict[str, Any]) -> None:
+        """Replace the file of record (one atomic write), then swap in ``index`` and save it.
 
-    def _flush_and_reindex(
-        self, meta: dict[str, Any], merged_into: MappingIndex, renumbered: list[int]
-    ) -> None:
-        """Write the file, then patch ``merged_into`` (the index before the merge) to match."""
-        assert self._storage is not None
-        self._storage.flush()
-        docs = self._storage.cache.get(MAPPINGS_TABLE, {})
-        self._index = merged_into.updated(docs, renumbered)
-        self._meta = meta
-        self._signature = self._storage.storage.signature
+        The file keeps TinyDB's layout; the mappings table is written from the index's columns
+        in pieces (see :meth:`MappingIndex.table_json_chunks`).
+        """
+        atomic_write_bytes(
+            self.path,
+            chain(
+                [b'{"' + MAPPINGS_TABLE.encode() + b'":'],
+                index.table_json_chunks(),
+                [b',"' + META_TABLE.encode() + b'":', orjson.dumps({META_DOC_ID: meta}), b"}"],
+            ),
+        )
+        self._index, self._meta = index, meta
+        self._signature = FileSignature.of(self.path)
         self._save_index()
-        self._storage.cache = None
 
     def close(self) -> None:
         self.lock.release()
@@ -434,66 +368,6 @@ def _validated(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
         bad = next(key for key in keys if not (key.isascii() and key.isdigit()))
         raise CacheCorrupt(f"a mapping key is not a LID: {bad[:30]!r}")
     return docs, meta
-
-
-def _merge(
-    table: dict[str, dict[str, Any]],
-    index: MappingIndex,
-    fetched: Mapping[str, str | None],
-    *,
-    complete: bool,
-    now: int,
-) -> MergeCounts:
-    """Fold a refresh into the table in place and count what changed.
-
-    ``index`` is the index of ``table`` before the merge: it answers who held a number.
-    A number seen on a new LID while another LID held it is a re-registration: both LIDs get a
-    history entry. A hidden number (None) never erases a number we knew.
-    """
-    moved: dict[str, str] = {}  # numbers whose holder changed during this merge
-
-    def holder_of(number: str) -> str | None:
-        if number in moved:
-            return moved[number]
-        row = index.row_of_number(number)
-        return None if row is None else index.lid_at(row)
-
-    added = changed = unchanged = 0
-    renumbered: list[str] = []
-    for lid, number in fetched.items():
-        doc = table.get(lid)
-        if doc is None:
-            doc = {"f": now, "l": now}
-            if number:
-                doc["n"] = number
-            table[lid] = doc
-            added += 1
-        else:
-            doc["l"] = now
-            doc.pop("x", None)
-            previous = doc.get("n")
-            if not number or number == previous:
-                unchanged += 1
-                continue
-            doc["n"] = number
-            renumbered.append(lid)
-            if previous:
-                doc.setdefault("h", []).append([now, "c", number, previous])
-            changed += 1
-        if not number:
-            continue
-        old_owner = holder_of(number)
-        if old_owner is not None and old_owner != lid and fetched.get(old_owner) != number:
-            doc.setdefault("h", []).append([now, "i", number, old_owner])
-            table[old_owner].setdefault("h", []).append([now, "o", number, lid])
-        moved[number] = lid
-    not_listed = 0
-    if complete:
-        for lid, doc in table.items():
-            if lid not in fetched:
-                doc["x"] = 1
-                not_listed += 1
-    return MergeCounts(added, changed, unchanged, not_listed, tuple(renumbered))
 
 
 def _build_index(docs: Mapping[str, Any]) -> MappingIndex:

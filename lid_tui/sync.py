@@ -277,10 +277,16 @@ class _Fetcher:
 
         A later row wins, except that a hidden number never hides one we were sent.
         """
+        pages = [self.pages[offset].rows for offset in sorted(self.pages)]
         merged: dict[str, str | None] = {}
+        for rows in pages:
+            merged.update(rows)  # one C-level pass; right whenever no LID repeats
+        if len(merged) == sum(map(len, pages)):
+            return merged, 0
+        merged.clear()
         duplicates = 0
-        for offset in sorted(self.pages):
-            for lid, number in self.pages[offset].rows:
+        for rows in pages:
+            for lid, number in rows:
                 if lid in merged:
                     duplicates += 1
                     if number is None:

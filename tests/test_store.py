@@ -13,6 +13,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from merge_model import merge_documents
 
 from lid_tui.identity import classify
 from lid_tui.index import MappingIndex
@@ -341,3 +342,33 @@ def test_patched_index_equals_a_fresh_build(tmp_path: Path, steps: list[Any]) ->
         docs = orjson.loads(path.read_bytes())["mappings"]
         assert canonical(store.index) == canonical(MappingIndex.build(docs))
     assert canonical(MappingStore.open(path).index) == canonical(store.index)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(refresh_step, min_size=1, max_size=4))
+def test_file_matches_the_document_by_document_model(tmp_path: Path, steps: list[Any]) -> None:
+    """The columnar merge writes exactly what the rules give applied to each document."""
+    path = tmp_path / f"cache-{uuid.uuid4().hex}.json"
+    store = MappingStore.open(path)
+    model: dict[str, dict[str, Any]] = {}
+    listing: dict[str, str | None] = dict(zip(BASE_LIDS, NUMBER_POOL, strict=False))
+    for step, (changes, missing, complete) in enumerate([({}, set(), True), *steps]):
+        listing.update(changes)
+        shown = {lid: number for lid, number in listing.items() if lid not in missing}
+        now = T0 + step * 60
+        counts = refresh(store, shown, now=now, complete=complete)
+        expected = merge_documents(model, shown, complete=complete, now=now)
+        assert astuple(counts) == expected
+        assert list(orjson.loads(path.read_bytes())["mappings"].items()) == list(model.items())
+
+
+def test_table_written_in_pieces_is_one_json_object(store: MappingStore, cache_path: Path) -> None:
+    refresh(store, {LID_A: "5511987654322", LID_D: "447911123456"}, now=T1)  # history, unlisted
+    whole = orjson.loads(cache_path.read_bytes())["mappings"]
+    for rows_per_chunk in (1, 2, 3, 50_000):
+        pieces = b"".join(store.index.table_json_chunks(rows_per_chunk))
+        assert list(orjson.loads(pieces).items()) == list(whole.items())
+    assert whole[LID_B] == {"f": T0, "l": T0, "x": 1}  # hidden number: no "n"
+    assert whole[LID_C]["h"] and whole[LID_D]["h"]

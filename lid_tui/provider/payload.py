@@ -31,6 +31,7 @@ from lid_tui.identity import (
     MIN_NUMBER_DIGITS,
     IdentityError,
     is_ascii_digits,
+    is_digit_strings,
     lid_digits,
     number_digits,
 )
@@ -230,7 +231,7 @@ def _rows_of(payload: Any, depth: int) -> Collection[Any]:
                 inner = payload.get(key)
                 if isinstance(inner, list | dict):
                     return _rows_of(inner, depth + 1)
-        if all(type(key) is str and key.isascii() and key.isdigit() for key in payload):
+        if "" not in payload and is_digit_strings(list(payload)):
             return list(payload.values())
     raise UnusablePayload(f"The provider's answer is not a mapping list ({_shape(payload)})")
 
