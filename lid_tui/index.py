@@ -15,7 +15,6 @@ import operator
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +39,7 @@ HISTORY_CODES: dict[str, HistoryKind] = {
 
 #: Flips 0 and 1 (bytes.translate): rows not seen in a complete listing are not listed.
 _NOT = bytes([1, 0]) + bytes(254)
-_MISSING = -1
+_ABSENT = object()  # not in the listing
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,25 +131,26 @@ class MappingIndex:
         """This index with a refresh folded in, and what changed; ``self`` is left as it was.
 
         ``fetched`` maps LID digits to the number (None when hidden). Rows listed with the
-        number they had (all but a few percent in a refresh) are found with one dictionary of
-        ``lid<TAB>number`` lines; only the others go through the rules: a number seen on a new
-        LID while another LID held it is a re-registration (both LIDs get a history entry); a
-        hidden number never erases one we knew. When ``complete``, rows missing from
-        ``fetched`` are marked as not listed, never deleted.
+        number they had (all but a few percent in a refresh) are recognised in bulk; only the
+        others go through the rules: a number seen on a new LID while another LID held it is
+        a re-registration (both LIDs get a history entry); a hidden number never erases one we
+        knew. When ``complete``, rows missing from ``fetched`` are marked as not listed, never
+        deleted.
 
-        The hot steps are single C-level passes (``map``, ``dict``, ``bytes.translate``): a
-        Python statement per row costs about a second per million rows.
+        The bulk steps are C-level passes (``map``, ``bytes.translate``, slicing): a Python
+        statement per row costs about a second per million rows on a small machine.
         """
-        lines = self._lines()
-        old_count = len(lines)
-        lids = list(fetched)
-        listed = list(map("{}\t{}".format, lids, [number or "" for number in fetched.values()]))
-        row_of_line = dict(zip(lines, range(old_count), strict=True))
-        rows = list(map(row_of_line.get, listed, repeat(_MISSING)))
-        del row_of_line, listed
-        seen = bytearray(old_count + 1)  # the extra slot absorbs _MISSING (-1)
-        deque(map(seen.__setitem__, rows, repeat(1)), maxlen=0)
-        del seen[-1]
+        old_count = len(self)
+        fields = self._blob.replace("\t", "\n").split("\n")
+        old_lids, old_numbers = fields[0:-1:2], fields[1::2]
+        del fields
+        listed = list(map(fetched.get, old_lids, repeat(_ABSENT)))
+        seen = bytearray(map(operator.is_not, listed, repeat(_ABSENT)))
+        same = list(map(operator.eq, listed, [number or None for number in old_numbers]))
+        del listed
+        others = {old_lids[row] for row in _positions(same, False) if seen[row]}
+        if len(fetched) > seen.count(1):  # LIDs not cached yet
+            others.update(fetched.keys() - set(old_lids))
 
         history = dict(self._history)  # event lists are copied, never appended to in place
 
@@ -158,26 +158,20 @@ class MappingIndex:
             history[row] = [*history.get(row, ()), event]
 
         appended: dict[str, int] = {}
-        renumbered: list[int] = []
+        renumbered: dict[int, str] = {}
         moved: dict[str, str] = {}  # numbers whose holder changed during this merge
-        changed = 0
-        misses = list(_positions(rows, _MISSING))
-        for lid in [lids[position] for position in misses]:
+        for lid in [lid for lid in fetched if lid in others] if others else ():
             number = fetched[lid]
             row = self.row_of_lid(lid)
             if row is None:
-                row = appended[lid] = len(lines)
-                lines.append(f"{lid}\t{number or ''}")
+                row = appended[lid] = old_count + len(appended)
             else:
-                seen[row] = 1
-                previous = lines[row].partition("\t")[2]
+                previous = old_numbers[row]
                 if not number or number == previous:
                     continue
-                lines[row] = f"{lid}\t{number}"
-                renumbered.append(row)
+                renumbered[row] = number
                 if previous:
                     add_event(row, [now, "c", number, previous])
-                changed += 1
             if not number:
                 continue
             holder = moved.get(number) or self._holder_lid(number)
@@ -189,29 +183,26 @@ class MappingIndex:
                 add_event(holder_row, [now, "o", number, lid])
             moved[number] = lid
 
-        new_count = len(appended)
-        stamps = array("I", [now]) * new_count
-        first = self._first + stamps
-        if seen.count(0) == 0:
-            last = array("I", [now]) * old_count
-        else:
-            last = array(
-                "I", [now if listed else at for listed, at in zip(seen, self._last, strict=True)]
-            )
-        last += stamps
+        new_lines = {row: f"{old_lids[row]}\t{number}" for row, number in renumbered.items()}
+        new_lines.update((row, f"{lid}\t{fetched[lid] or ''}") for lid, row in appended.items())
+        blob, offsets = self._text_with(new_lines)
+        stamps = array("I", [now]) * len(appended)
+        last = array("I", [now]) * old_count
+        for row in _positions(seen, 0):
+            last[row] = self._last[row]
         if complete:
             unlisted = seen.translate(_NOT)
         else:
             unlisted = bytearray(map(operator.gt, self._unlisted, seen))
-        unlisted += bytearray(new_count)
+        unlisted += bytearray(len(appended))
         lid_keys, lid_rows = _spliced(
             self._lid_keys, self._lid_rows, (), [(int(lid), row) for lid, row in appended.items()]
         )
         dropped = [self._number_position(row) for row in renumbered]
         added_numbers = [
             (int(number), row)
-            for row in (*renumbered, *appended.values())
-            if (number := lines[row].partition("\t")[2])
+            for row, line in new_lines.items()
+            if (number := line.partition("\t")[2])
         ]
         num_keys, num_rows = _spliced(
             self._num_keys,
@@ -220,10 +211,10 @@ class MappingIndex:
             added_numbers,
         )
         index = MappingIndex(
-            "\n".join(lines) + "\n" if lines else "",
-            self._offsets_after(lines, renumbered),
-            first,
-            last,
+            blob,
+            offsets,
+            self._first + stamps,
+            last + stamps,
             unlisted,
             history,
             lid_keys,
@@ -232,43 +223,45 @@ class MappingIndex:
             num_rows,
         )
         counts = MergeCounts(
-            added=new_count,
-            changed=changed,
-            unchanged=len(fetched) - new_count - changed,
+            added=len(appended),
+            changed=len(renumbered),
+            unchanged=len(fetched) - len(appended) - len(renumbered),
             not_listed=unlisted.count(1) if complete else 0,
         )
         return index, counts
 
-    def _offsets_after(self, lines: list[str], renumbered: list[int]) -> array:
-        """Line offsets for ``lines``: this index's rows, some renumbered, then appended rows.
-
-        Only lines from the first one whose length changed are measured again.
-        """
-        old_count = len(self)
-        offsets = self._offsets
-        moved = [
-            row for row in renumbered if len(lines[row]) + 1 != offsets[row + 1] - offsets[row]
-        ]
-        start = min(moved, default=old_count)
-        return (
-            offsets[: start + 1]
-            + array(
-                "I",
-                accumulate((len(line) + 1 for line in lines[start:]), initial=offsets[start]),
-            )[1:]
-        )
+    def _text_with(self, lines: Mapping[int, str]) -> tuple[str, array]:
+        """The blob and line offsets with ``lines`` put in: rows of this index replaced, rows
+        past its end appended (in order). Untouched stretches are copied whole."""
+        blob, offsets = self._blob, self._offsets
+        pieces: list[str] = []
+        new_offsets = array("I")
+        start, shift = 0, 0
+        for row in sorted(row for row in lines if row < len(self)):
+            pieces += [blob[offsets[start] : offsets[row]], lines[row], "\n"]
+            new_offsets += _shifted(offsets[start : row + 1], shift)
+            shift += len(lines[row]) + 1 - (offsets[row + 1] - offsets[row])
+            start = row + 1
+        pieces.append(blob[offsets[start] :])
+        new_offsets += _shifted(offsets[start:], shift)
+        tail = [lines[row] for row in sorted(row for row in lines if row >= len(self))]
+        pieces += [line + "\n" for line in tail]
+        new_offsets += array(
+            "I", accumulate(map(operator.add, map(len, tail), repeat(1)), initial=new_offsets[-1])
+        )[1:]
+        return "".join(pieces), new_offsets
 
     def table_json_chunks(self, rows_per_chunk: int = 50_000) -> Iterator[bytes]:
         """The mappings table in TinyDB's layout, ``{"<lid>": {"n", "f", "l", "h", "x"}}``,
         in pieces (a million dicts for a JSON encoder, or one 70 MB string, take seconds).
 
-        Each piece is made from the blob's text with whole-string replaces; only rows with a
-        hidden number, a history or a not-listed mark are formatted one by one. LIDs and
-        numbers are digits, so nothing needs escaping.
+        Each piece is made from the blob's text with whole-string replaces; rows with a hidden
+        number, a history or a not-listed mark are then patched one by one. LIDs and numbers
+        are digits, so nothing needs escaping.
         """
         blob, offsets = self._blob, self._offsets
         first, last, unlisted, history = self._first, self._last, self._unlisted, self._history
-        special = set(history).union(_positions(unlisted, 1))
+        special = sorted(set(history).union(_positions(unlisted, 1)))
         yield b"{"
         for start in range(0, len(self), rows_per_chunk):
             stop = min(start + rows_per_chunk, len(self))
@@ -280,34 +273,20 @@ class MappingIndex:
                 tails = list(map(tail_of.__getitem__, lasts))
             else:
                 tails = list(map('","f":{},"l":{}}}'.format, firsts, lasts))
-            hidden = (
-                bisect_right(offsets, offsets[start] + position) - 1
-                for position in _positions(text, "\t\n")
-            )
-            for row in (*hidden, *(row for row in special if start <= row < stop)):
-                heads[row - start], tails[row - start] = self._json_parts(row)
+            for position in _positions(text, "\t\n"):  # hidden number: no "n"
+                row = bisect_right(offsets, offsets[start] + position) - 1 - start
+                heads[row] = heads[row][: -len('"n":"')]
+                tails[row] = tails[row][len('",') :]
+            for row in special[bisect_left(special, start) : bisect_left(special, stop)]:
+                tail = tails[row - start][:-1]
+                if row in history:
+                    tail += ',"h":' + orjson.dumps(history[row]).decode()
+                if unlisted[row]:
+                    tail += ',"x":1'
+                tails[row - start] = tail + "}"
             separator = b',"' if start else b'"'
             yield separator + ',"'.join(map(str.__add__, heads, tails)).encode("ascii")
         yield b"}"
-
-    def _json_parts(self, row: int) -> tuple[str, str]:
-        """One row's JSON (a head and a tail, as :meth:`table_json_chunks` joins them)."""
-        view = self.row(row)
-        head = f'{view.lid}":{{"n":"{view.number}' if view.number else f'{view.lid}":{{'
-        tail = f'"f":{view.first_seen},"l":{view.last_seen}'
-        if view.number:
-            tail = '",' + tail
-        if row in self._history:
-            tail += ',"h":' + orjson.dumps(self._history[row]).decode()
-        if not view.listed:
-            tail += ',"x":1'
-        return head, tail + "}"
-
-    def _lines(self) -> list[str]:
-        """The ``lid<TAB>number`` line of every row (a new list)."""
-        lines = self._blob.split("\n")
-        lines.pop()  # the blob ends with a newline (or is empty)
-        return lines
 
     def _holder_lid(self, number: str) -> str | None:
         row = self.row_of_number(number)
@@ -543,6 +522,13 @@ def _positions(items: Sequence[Any], value: Any) -> Iterator[int]:
                 return
         yield position
         position += 1
+
+
+def _shifted(offsets: array, shift: int) -> array:
+    """``offsets`` moved by ``shift`` characters (a copy)."""
+    return (
+        offsets if not shift else array(offsets.typecode, map(operator.add, offsets, repeat(shift)))
+    )
 
 
 def _find(keys: array, rows: array, key: int) -> int | None:
