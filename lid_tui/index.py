@@ -52,6 +52,15 @@ class MergeCounts:
     not_listed: int = 0
 
 
+class Scan(NamedTuple):
+    """The rows of one index containing ``digits``; ``complete`` when none was left out."""
+
+    index: MappingIndex
+    digits: str
+    rows: list[int]
+    complete: bool
+
+
 class Row(NamedTuple):
     """The cheap view of one mapping, enough to draw a list row (a tuple: built in ~0.3 µs)."""
 
@@ -484,21 +493,43 @@ class MappingIndex:
 
     def rows_containing(self, digits: str, limit: int | None = None) -> list[int]:
         """Rows whose LID or number contains ``digits``, in cache order, each row once."""
+        return self.scan(digits, limit).rows
+
+    def scan(self, digits: str, limit: int | None = None, previous: Scan | None = None) -> Scan:
+        """:meth:`rows_containing` as a :class:`Scan`.
+
+        When ``previous`` is a complete scan of this index for digits that ``digits``
+        contains (the user typed one more digit), only its rows are checked: every hit of
+        the longer query is among them, so the answer is the same, in microseconds instead
+        of a pass over the whole blob.
+        """
         if not digits:
-            return []
+            return Scan(self, digits, [], complete=True)
+        if (
+            previous is not None
+            and previous.index is self
+            and previous.complete
+            and previous.digits in digits
+        ):
+            blob, offsets = self._blob, self._offsets
+            hits = [row for row in previous.rows if digits in blob[offsets[row] : offsets[row + 1]]]
+            if limit is not None and len(hits) > limit:
+                return Scan(self, digits, hits[:limit], complete=False)
+            return Scan(self, digits, hits, complete=True)
         blob = self._blob
         offsets = self._offsets
         find = blob.find
-        hits: list[int] = []
+        hits = []
         position = find(digits)
         while position >= 0:
             row = bisect_right(offsets, position) - 1
             hits.append(row)
             if limit is not None and len(hits) >= limit:
-                break
+                # Complete only if no later row matches.
+                return Scan(self, digits, hits, complete=find(digits, offsets[row + 1]) < 0)
             # Skip to the next line: a row counts once even if it matches twice.
             position = find(digits, offsets[row + 1])
-        return hits
+        return Scan(self, digits, hits, complete=True)
 
     def iter_rows(self) -> Iterator[Row]:
         for i in range(len(self)):

@@ -31,7 +31,7 @@ import orjson
 from tinydb import TinyDB
 
 from lid_tui.identity import Query, QueryKind, is_digit_strings, number_variants
-from lid_tui.index import MappingIndex, MergeCounts, Row
+from lid_tui.index import MappingIndex, MergeCounts, Row, Scan
 from lid_tui.models import MappingRecord, from_epoch
 from lid_tui.storage import (
     AtomicJSONStorage,
@@ -239,12 +239,19 @@ class MappingStore:
 
     def matching_rows(self, query: Query, limit: int | None = None) -> list[int]:
         """Rows for a search box: the exact match first, then partial matches on the digits."""
+        return self.search_rows(query, limit)[0]
+
+    def search_rows(
+        self, query: Query, limit: int | None = None, previous: Scan | None = None
+    ) -> tuple[list[int], Scan]:
+        """:meth:`matching_rows` and the partial scan behind it; pass that scan back as
+        ``previous`` for the next query typed, which may then only narrow it."""
         index = self._index
         first = self.lookup_row(query)
         rows = [] if first is None else [first]
-        partial = index.rows_containing(query.digits, None if limit is None else limit + 1)
-        rows.extend(row for row in partial if row != first)  # rows_containing has no repeats
-        return rows[:limit]
+        scan = index.scan(query.digits, None if limit is None else limit + 1, previous)
+        rows.extend(row for row in scan.rows if row != first)  # a scan has no repeats
+        return rows[:limit], scan
 
     def search(self, query: Query, limit: int | None = None) -> list[MappingRecord]:
         """Records for :meth:`matching_rows`."""

@@ -300,7 +300,9 @@ def test_moving_a_broken_file_aside_drops_its_index(cache_path: Path) -> None:
 # -- the index patched after a merge equals one built afresh ---------------------------------
 
 BASE_LIDS = [f"3{i:014d}" for i in range(200)]
-NUMBER_POOL = [f"55119{i:08d}" if i % 3 else f"447{i:08d}" for i in range(230)]  # moves, lengths vary
+NUMBER_POOL = [
+    f"55119{i:08d}" if i % 3 else f"447{i:08d}" for i in range(230)
+]  # moves, lengths vary
 
 
 def canonical(index: MappingIndex) -> tuple[object, ...]:
@@ -372,3 +374,34 @@ def test_table_written_in_pieces_is_one_json_object(store: MappingStore, cache_p
         assert list(orjson.loads(pieces).items()) == list(whole.items())
     assert whole[LID_B] == {"f": T0, "l": T0, "x": 1}  # hidden number: no "n"
     assert whole[LID_C]["h"] and whole[LID_D]["h"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    short=st.text("0123456789", min_size=1, max_size=3),
+    before=st.text("0123456789", max_size=2),
+    after=st.text("0123456789", max_size=2),
+    limit=st.one_of(st.none(), st.integers(1, 40)),
+)
+def test_a_longer_query_narrowing_a_scan_finds_what_a_full_scan_finds(
+    short: str, before: str, after: str, limit: int | None
+) -> None:
+    docs = {
+        lid: {"n": number, "f": T0, "l": T0}
+        for lid, number in zip(BASE_LIDS, NUMBER_POOL, strict=False)
+    }
+    index = MappingIndex.build(docs)
+    previous = index.scan(short, limit)
+    longer = before + short + after
+    assert index.scan(longer, limit, previous) == index.scan(longer, limit)
+    assert previous.complete == (len(index.scan(short).rows) == len(previous.rows))
+
+
+def test_narrowing_checks_only_the_previous_rows(store: MappingStore) -> None:
+    index = store.index
+    previous = index.scan("55119876")
+    assert previous.complete and len(previous.rows) == 1
+    narrowed = index.scan("551198765", previous=previous._replace(rows=[]))
+    assert narrowed.rows == []  # the blob was not scanned again
+    other = MappingIndex.build({LID_A: {"n": "5511987654321", "f": T0, "l": T0}})
+    assert index.scan("551198765", previous=other.scan("55119876")).rows == previous.rows

@@ -34,7 +34,7 @@ from lid_tui.config import (
     demo_cache_path,
 )
 from lid_tui.identity import Query, QueryKind, classify, describe_number
-from lid_tui.index import Row
+from lid_tui.index import Row, Scan
 from lid_tui.models import SyncProgress
 from lid_tui.provider.base import (
     CredentialsRejected,
@@ -73,8 +73,6 @@ if TYPE_CHECKING:
 
 #: Most rows a search keeps (partial digits can match most of a million rows).
 SEARCH_LIMIT = 10_000
-#: Typing pauses shorter than this do not start a search.
-SEARCH_DEBOUNCE = 0.01  # coalesce key repeats; stale answers are dropped anyway
 #: How often the app checks whether another process replaced the cache file.
 WATCH_INTERVAL = 2.0
 
@@ -213,6 +211,8 @@ class LidApp(App[None]):
         self.results: list[int] | None = None  # search results (cache rows); None = all
         self.results_more = False
         self.search_query: Query | None = None
+        #: The partial scan behind the shown results: the next digit typed narrows it.
+        self.last_scan: Scan | None = None
         self.exact_found = True
 
         self.refreshing = False
@@ -590,26 +590,31 @@ class LidApp(App[None]):
 
     @work(thread=True, exclusive=True, group="search")
     def _search(self, text: str) -> None:
-        """Exact match first, then partial matches; stale answers are dropped."""
-        time.sleep(SEARCH_DEBOUNCE)
+        """Exact match first, then partial matches; stale answers are dropped.
+
+        No debounce: a digit typed after a search that found every hit only narrows those
+        hits (microseconds), and an answer for text no longer in the box is dropped.
+        """
         worker = get_current_worker()
         store = self.store
         if worker.is_cancelled or store is None:
             return
         query = classify(text)
         rows: list[int] = []
+        scan = None
         exact = True
         if query.kind in (QueryKind.LID, QueryKind.NUMBER, QueryKind.PARTIAL) and query.digits:
-            rows = store.matching_rows(query, limit=SEARCH_LIMIT + 1)
+            rows, scan = store.search_rows(query, SEARCH_LIMIT + 1, self.last_scan)
             exact = store.lookup_row(query) is not None
         if worker.is_cancelled:
             return
         more = len(rows) > SEARCH_LIMIT
-        self.post_message(SearchAnswered(text, query, rows[:SEARCH_LIMIT], more, exact))
+        self.post_message(SearchAnswered(text, query, rows[:SEARCH_LIMIT], more, exact, scan))
 
     def on_search_answered(self, message: SearchAnswered) -> None:
         if message.text != self.search_box.value:
             return  # the box changed since: a newer answer is coming
+        self.last_scan = message.scan
         self._set_results(message.rows, message.query, more=message.more, exact=message.exact)
 
     def _set_results(

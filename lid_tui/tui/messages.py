@@ -9,6 +9,7 @@ from textual.message import Message
 
 from lid_tui.config import Settings
 from lid_tui.identity import Query
+from lid_tui.index import Scan
 from lid_tui.models import SyncProgress, SyncReport
 from lid_tui.store import MappingStore
 
@@ -43,6 +44,7 @@ class SearchAnswered(Message):
     rows: list[int]
     more: bool
     exact: bool
+    scan: Scan | None
 
 
 class ProgressBox:
