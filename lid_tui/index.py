@@ -126,13 +126,9 @@ class MappingIndex:
         Raises ValueError/TypeError/KeyError on a malformed document.
         """
         lids, values, numbers = _columns_of(docs)
-        lid_ints = [int(lid) for lid in lids]
-        lid_order = sorted(range(len(lid_ints)), key=lid_ints.__getitem__)
-        lid_keys = array("Q", [lid_ints[row] for row in lid_order])
+        lid_keys, lid_rows = _lid_arrays(lids)
         num_keys, num_rows = _number_arrays(numbers)
-        return cls._assemble(
-            lids, values, numbers, lid_keys, array("I", lid_order), num_keys, num_rows
-        )
+        return cls._assemble(lids, values, numbers, lid_keys, lid_rows, num_keys, num_rows)
 
     def merged(
         self, fetched: Mapping[str, str | None], *, complete: bool, now: int
@@ -158,7 +154,7 @@ class MappingIndex:
         same = list(map(operator.eq, listed, [number or None for number in old_numbers]))
         del listed
         others = {old_lids[row] for row in _positions(same, False) if seen[row]}
-        if len(fetched) > seen.count(1):  # LIDs not cached yet
+        if old_count and len(fetched) > seen.count(1):  # LIDs not cached yet
             others.update(fetched.keys() - set(old_lids))
 
         history = dict(self._history)  # event lists are copied, never appended to in place
@@ -166,7 +162,9 @@ class MappingIndex:
         def add_event(row: int, event: list[Any]) -> None:
             history[row] = [*history.get(row, ()), event]
 
-        appended: dict[str, int] = {}
+        # Into an empty cache every LID is new and no number moved (a number on two LIDs of
+        # one listing is not a move): nothing to check row by row.
+        appended = {} if old_count else dict(zip(fetched, range(len(fetched)), strict=True))
         renumbered: dict[int, str] = {}
         moved: dict[str, str] = {}  # numbers whose holder changed during this merge
         for lid in [lid for lid in fetched if lid in others] if others else ():
@@ -192,9 +190,12 @@ class MappingIndex:
                 add_event(holder_row, [now, "o", number, lid])
             moved[number] = lid
 
-        new_lines = {row: f"{old_lids[row]}\t{number}" for row, number in renumbered.items()}
-        new_lines.update((row, f"{lid}\t{fetched[lid] or ''}") for lid, row in appended.items())
-        blob, offsets = self._text_with(new_lines)
+        new_lids = list(appended)
+        new_numbers = [fetched[lid] or "" for lid in new_lids]
+        changed_lines = {row: f"{old_lids[row]}\t{number}" for row, number in renumbered.items()}
+        blob, offsets = self._text_with(
+            changed_lines, list(map("{}\t{}".format, new_lids, new_numbers))
+        )
         stamps = array("I", [now]) * len(appended)
         last = array("I", [now]) * old_count
         for row in _positions(seen, 0):
@@ -204,21 +205,33 @@ class MappingIndex:
         else:
             unlisted = bytearray(map(operator.gt, self._unlisted, seen))
         unlisted += bytearray(len(appended))
-        lid_keys, lid_rows = _spliced(
-            self._lid_keys, self._lid_rows, (), [(int(lid), row) for lid, row in appended.items()]
-        )
-        dropped = [self._number_position(row) for row in renumbered]
-        added_numbers = [
-            (int(number), row)
-            for row, line in new_lines.items()
-            if (number := line.partition("\t")[2])
-        ]
-        num_keys, num_rows = _spliced(
-            self._num_keys,
-            self._num_rows,
-            [position for position in dropped if position is not None],
-            added_numbers,
-        )
+        if len(appended) + len(renumbered) > old_count // 8:
+            # A large change: sorting afresh is faster than splicing.
+            numbers = old_numbers + new_numbers
+            for row, number in renumbered.items():
+                numbers[row] = number
+            lid_keys, lid_rows = _lid_arrays(old_lids + new_lids)
+            num_keys, num_rows = _number_arrays(numbers)
+        else:
+            lid_keys, lid_rows = _spliced(
+                self._lid_keys,
+                self._lid_rows,
+                (),
+                [(int(lid), row) for lid, row in appended.items()],
+            )
+            dropped = [self._number_position(row) for row in renumbered]
+            added_numbers = [(int(number), row) for row, number in renumbered.items()]
+            added_numbers += [
+                (int(number), old_count + position)
+                for position, number in enumerate(new_numbers)
+                if number
+            ]
+            num_keys, num_rows = _spliced(
+                self._num_keys,
+                self._num_rows,
+                [position for position in dropped if position is not None],
+                added_numbers,
+            )
         index = MappingIndex(
             blob,
             offsets,
@@ -239,25 +252,28 @@ class MappingIndex:
         )
         return index, counts
 
-    def _text_with(self, lines: Mapping[int, str]) -> tuple[str, array]:
-        """The blob and line offsets with ``lines`` put in: rows of this index replaced, rows
-        past its end appended (in order). Untouched stretches are copied whole."""
+    def _text_with(self, changed: Mapping[int, str], appended: list[str]) -> tuple[str, array]:
+        """The blob and line offsets with the ``changed`` rows' lines replaced and the
+        ``appended`` lines added. Untouched stretches are copied whole."""
         blob, offsets = self._blob, self._offsets
         pieces: list[str] = []
         new_offsets = array("I")
         start, shift = 0, 0
-        for row in sorted(row for row in lines if row < len(self)):
-            pieces += [blob[offsets[start] : offsets[row]], lines[row], "\n"]
+        for row in sorted(changed):
+            pieces += [blob[offsets[start] : offsets[row]], changed[row], "\n"]
             new_offsets += _shifted(offsets[start : row + 1], shift)
-            shift += len(lines[row]) + 1 - (offsets[row + 1] - offsets[row])
+            shift += len(changed[row]) + 1 - (offsets[row + 1] - offsets[row])
             start = row + 1
         pieces.append(blob[offsets[start] :])
         new_offsets += _shifted(offsets[start:], shift)
-        tail = [lines[row] for row in sorted(row for row in lines if row >= len(self))]
-        pieces += [line + "\n" for line in tail]
-        new_offsets += array(
-            "I", accumulate(map(operator.add, map(len, tail), repeat(1)), initial=new_offsets[-1])
-        )[1:]
+        if appended:
+            pieces += ["\n".join(appended), "\n"]
+            new_offsets += array(
+                "I",
+                accumulate(
+                    map(operator.add, map(len, appended), repeat(1)), initial=new_offsets[-1]
+                ),
+            )[1:]
         return "".join(pieces), new_offsets
 
     def table_json_chunks(self, rows_per_chunk: int = 50_000) -> Iterator[bytes]:
@@ -579,6 +595,13 @@ def _columns_of(
     if not is_digit_strings(numbers):
         raise ValueError("a cached number is not a string of digits")
     return lids, values, numbers
+
+
+def _lid_arrays(lids: list[str]) -> tuple[array, array]:
+    """LIDs as sorted integer keys, with the row of each."""
+    keys = list(map(int, lids))
+    rows = sorted(range(len(keys)), key=keys.__getitem__)
+    return array("Q", map(keys.__getitem__, rows)), array("I", rows)
 
 
 def _number_arrays(numbers: list[str]) -> tuple[array, array]:

@@ -321,7 +321,7 @@ refresh_step = st.tuples(
     st.dictionaries(  # LIDs listed with a new number (or hidden)
         st.sampled_from(BASE_LIDS + [f"4{i:014d}" for i in range(20)]),
         st.one_of(st.none(), st.sampled_from(NUMBER_POOL)),
-        max_size=12,
+        max_size=40,  # over an eighth of the rows: the arrays are sorted afresh
     ),
     st.sets(st.sampled_from(BASE_LIDS), max_size=5),  # LIDs missing from the listing
     st.booleans(),  # complete
@@ -335,6 +335,16 @@ refresh_step = st.tuples(
 def test_merge_writes_what_the_document_model_gives_and_the_index_matches_the_file(
     tmp_path: Path, steps: list[Any]
 ) -> None:
+    check_refreshes(tmp_path, steps)
+
+
+def test_a_large_change_sorts_the_arrays_afresh_and_agrees(tmp_path: Path) -> None:
+    renumbered = {lid: NUMBER_POOL[-1 - i] for i, lid in enumerate(BASE_LIDS[:60])}
+    added = {f"4{i:014d}": NUMBER_POOL[i] for i in range(5)}
+    check_refreshes(tmp_path, [({**renumbered, **added}, set(BASE_LIDS[-3:]), True)])
+
+
+def check_refreshes(tmp_path: Path, steps: list[Any]) -> None:
     """After each refresh: the file holds exactly what the rules give applied document by
     document, and the index merged in memory answers like one built afresh from that file."""
     path = tmp_path / f"cache-{uuid.uuid4().hex}.json"
