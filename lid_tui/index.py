@@ -60,6 +60,10 @@ class Scan(NamedTuple):
     rows: list[int]
     complete: bool
 
+    def narrows_to(self, index: MappingIndex, digits: str) -> bool:
+        """True when every row of ``index`` containing ``digits`` is among :attr:`rows`."""
+        return self.index is index and self.complete and bool(self.digits) and self.digits in digits
+
 
 class Row(NamedTuple):
     """The cheap view of one mapping, enough to draw a list row (a tuple: built in ~0.3 µs)."""
@@ -521,12 +525,7 @@ class MappingIndex:
         """
         if not digits:
             return Scan(self, digits, [], complete=True)
-        if (
-            previous is not None
-            and previous.index is self
-            and previous.complete
-            and previous.digits in digits
-        ):
+        if previous is not None and previous.narrows_to(self, digits):
             blob, offsets = self._blob, self._offsets
             hits = [row for row in previous.rows if digits in blob[offsets[row] : offsets[row + 1]]]
             if limit is not None and len(hits) > limit:

@@ -35,12 +35,12 @@ from lid_tui.config import Settings, config_path
 from lid_tui.demo.data import DemoDataset
 from lid_tui.demo.faults import Fault, FaultKind, FaultRoute
 from lid_tui.demo.server import DemoServer
-from lid_tui.identity import describe_number
+from lid_tui.identity import classify, describe_number
 from lid_tui.index import Row
 from lid_tui.models import HistoryKind
 from lid_tui.storage import CacheLock
 from lid_tui.store import MappingStore
-from lid_tui.tui.app import LidApp
+from lid_tui.tui.app import SEARCH_LIMIT, LidApp
 from lid_tui.tui.format import Display
 from lid_tui.tui.screens import AboutScreen
 from lid_tui.tui.widgets import DetailPane, MappingTable, StatusLine
@@ -632,3 +632,26 @@ async def test_the_access_token_is_never_shown(cache: Path) -> None:
         await pilot.press("r")
         await settle(pilot)
         assert "s3cret" not in screen_text(app)
+
+
+async def test_each_digit_typed_after_a_complete_search_is_answered_before_the_next_frame(
+    cache: Path,
+) -> None:
+    """The first digits go to a worker; once a search found every hit, each further digit
+    only narrows it, on the spot: the results are right as soon as the key is handled."""
+    app = make_app(cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_search(pilot, "5521900000")
+        assert app.last_scan is not None and app.last_scan.complete
+        store = app.store
+        assert store is not None
+        workers: list[str] = []
+        app._search = workers.append  # type: ignore[method-assign]
+        for text in ("55219000001", "552190000012", "5521900000123"):
+            await pilot.press(text[-1])
+            assert workers == []  # answered on the spot, not by a worker
+            expected = store.matching_rows(classify(text), SEARCH_LIMIT)
+            assert app.results == expected and app.search_query is not None
+            assert app.search_query.text == text
+        assert app.results and len(app.results) < 20

@@ -253,6 +253,7 @@ class LidApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield SearchBox(
+            on_typed=self._search_typed,
             placeholder="Search a number or a LID: +55 11 9…, 5511…@c.us, 2841…@lid, some digits",
             id="search",
         )
@@ -574,15 +575,26 @@ class LidApp(App[None]):
             label = self.view().hide(label)
         self.search_box.border_subtitle = f"understood: {label}"
 
-    @on(Input.Changed, "#search")
-    def _search_changed(self, event: Input.Changed) -> None:
-        query = classify(event.value)
+    def _search_typed(self, text: str) -> None:
+        """The search box changed (typed, pasted or set): show what it finds."""
+        query = classify(text)
         self._show_understood(query)
         if query.kind is QueryKind.EMPTY:
             self.workers.cancel_group(self, "search")
             self._set_results(None, None, more=False, exact=True)
+        elif self._narrows(query):
+            # A digit more on a search that found every hit: microseconds, so answered here,
+            # in the same frame as the typed character (a worker's answer waits a frame more).
+            self.workers.cancel_group(self, "search")
+            answer = self._answer(text)
+            if answer is not None:
+                self.on_search_answered(answer)
         else:
-            self._search(event.value)
+            self._search(text)
+
+    def _narrows(self, query: Query) -> bool:
+        scan, store = self.last_scan, self.store
+        return scan is not None and store is not None and scan.narrows_to(store.index, query.digits)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -596,9 +608,17 @@ class LidApp(App[None]):
         hits (microseconds), and an answer for text no longer in the box is dropped.
         """
         worker = get_current_worker()
-        store = self.store
-        if worker.is_cancelled or store is None:
+        if worker.is_cancelled:
             return
+        answer = self._answer(text)
+        if answer is not None and not worker.is_cancelled:
+            self.post_message(answer)
+
+    def _answer(self, text: str) -> SearchAnswered | None:
+        """What the search box's ``text`` finds in the cache (None before a cache is open)."""
+        store = self.store
+        if store is None:
+            return None
         query = classify(text)
         rows: list[int] = []
         scan = None
@@ -606,10 +626,8 @@ class LidApp(App[None]):
         if query.kind in (QueryKind.LID, QueryKind.NUMBER, QueryKind.PARTIAL) and query.digits:
             rows, scan = store.search_rows(query, SEARCH_LIMIT + 1, self.last_scan)
             exact = store.lookup_row(query) is not None
-        if worker.is_cancelled:
-            return
         more = len(rows) > SEARCH_LIMIT
-        self.post_message(SearchAnswered(text, query, rows[:SEARCH_LIMIT], more, exact, scan))
+        return SearchAnswered(text, query, rows[:SEARCH_LIMIT], more, exact, scan)
 
     def on_search_answered(self, message: SearchAnswered) -> None:
         if message.text != self.search_box.value:
