@@ -71,6 +71,19 @@ def screen_text(app: App[Any]) -> str:
     return console.export_text()
 
 
+async def settled_text(pilot: Pilot[Any]) -> str:
+    """The screen's text once two frames agree: on a loaded machine one ``pause`` may return
+    before a pending layout is drawn (the screen then reads blank)."""
+    text = screen_text(pilot.app)
+    for _ in range(50):
+        await pilot.pause(0.01)
+        again = screen_text(pilot.app)
+        if again == text and again.strip():
+            break
+        text = again
+    return text
+
+
 def assert_token_hidden(app: App[Any], *tokens: str) -> None:
     text = screen_text(app)
     for token in tokens:
@@ -345,7 +358,7 @@ async def test_save_with_an_empty_token_field_keeps_the_saved_token(tmp_path: Pa
         token_field = app.screen.query_one("#access_token", Input)
         assert token_field.value == ""
         assert "saved" in token_field.placeholder
-        assert "saved" in screen_text(app)
+        assert "saved" in await settled_text(pilot)
         app.screen.query_one("#instance_id", Input).value = "inst-2"
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -388,13 +401,13 @@ async def test_save_refuses_bad_fields_inline(tmp_path: Path) -> None:
             await pilot.click("#save")
             await pilot.pause()
             assert isinstance(app.screen, ConnectScreen)
-            assert complaint in screen_text(app), complaint
+            assert complaint in await settled_text(pilot), complaint
             assert widget.has_class("-invalid")
             # Editing the field withdraws the complaint; then put a good value back.
             widget.value = "https://api.wawp.net" if field == "base_url" else "inst-1"
             await pilot.pause()
             assert not widget.has_class("-invalid")
-            assert complaint not in screen_text(app)
+            assert complaint not in await settled_text(pilot)
     assert not config.exists()
     assert app.results == []
 
@@ -405,7 +418,7 @@ async def test_save_without_any_token_complains(tmp_path: Path) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.click("#save")
         await pilot.pause()
-        assert "Enter the access token" in screen_text(app)
+        assert "Enter the access token" in await settled_text(pilot)
         assert app.results == []
 
 
