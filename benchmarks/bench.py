@@ -303,16 +303,16 @@ def bench_size(size: int, repeat: int, workdir: Path, with_tui: bool) -> list[Fi
                 probe["first_paint"] <= 1.5,
             )
         )
-        figures.append(
-            Figure(
-                size,
-                "TUI: keystroke to table updated",
-                probe["keystroke_ms"],
-                "ms",
-                "≤ 50 ms",
-                probe["keystroke_ms"] <= 50,
-            )
+        keystroke = Figure(
+            size,
+            "TUI: keystroke to table updated",
+            probe["keystroke_ms"],
+            "ms",
+            "≤ 50 ms",
+            probe["keystroke_ms"] <= 50,
         )
+        keystroke.peers.append(f"the same query pasted at once: {probe['pasted_ms']:.0f} ms")
+        figures.append(keystroke)
         figures.append(
             Figure(
                 size,

@@ -5,8 +5,9 @@ at C speed with ``str.find``), line offsets into it, sorted integer arrays for e
 LID and by number (binary search, about a microsecond), and small arrays for the times seen.
 A million mappings take about 70 MB here, against about 600 MB as Python dicts.
 
-An index is immutable once built: a refresh builds a new one and swaps it in, so readers on
-other threads never see a half-updated index.
+An index is immutable once built: a refresh merges into a new one (:meth:`MappingIndex.merged`)
+and swaps it in, so readers on other threads never see a half-updated index. The refresh also
+writes the cache file from the new index's columns (:meth:`MappingIndex.table_json_chunks`).
 """
 
 from __future__ import annotations
