@@ -131,9 +131,20 @@ class MappingIndex:
         Raises ValueError/TypeError/KeyError on a malformed document.
         """
         lids, values, numbers = _columns_of(docs)
-        lid_keys, lid_rows = _lid_arrays(lids)
-        num_keys, num_rows = _number_arrays(numbers)
-        return cls._assemble(lids, values, numbers, lid_keys, lid_rows, num_keys, num_rows)
+        lines = [f"{lid}\t{number}" for lid, number in zip(lids, numbers, strict=True)]
+        unlisted = bytearray(len(values))
+        for row in [row for row, doc in enumerate(values) if "x" in doc]:
+            unlisted[row] = 1
+        return cls(
+            "\n".join(lines) + "\n" if lines else "",
+            _line_offsets(lines, 0),
+            array("I", [doc["f"] for doc in values]),
+            array("I", [doc["l"] for doc in values]),
+            unlisted,
+            {row: doc["h"] for row, doc in enumerate(values) if doc.get("h")},
+            *_lid_arrays(lids),
+            *_number_arrays(numbers),
+        )
 
     def merged(
         self, fetched: Mapping[str, str | None], *, complete: bool, now: int
@@ -273,12 +284,7 @@ class MappingIndex:
         new_offsets += _shifted(offsets[start:], shift)
         if appended:
             pieces += ["\n".join(appended), "\n"]
-            new_offsets += array(
-                "I",
-                accumulate(
-                    map(operator.add, map(len, appended), repeat(1)), initial=new_offsets[-1]
-                ),
-            )[1:]
+            new_offsets += _line_offsets(appended, new_offsets[-1])[1:]
         return "".join(pieces), new_offsets
 
     def table_json_chunks(self, rows_per_chunk: int = 50_000) -> Iterator[bytes]:
@@ -321,31 +327,6 @@ class MappingIndex:
     def _holder_lid(self, number: str) -> str | None:
         row = self.row_of_number(number)
         return None if row is None else self.lid_at(row)
-
-    @classmethod
-    def _assemble(
-        cls,
-        lids: list[str],
-        values: list[Mapping[str, Any]],
-        numbers: list[str],
-        lid_keys: array,
-        lid_rows: array,
-        num_keys: array,
-        num_rows: array,
-    ) -> MappingIndex:
-        """The index from its look-up arrays and the document columns."""
-        lines = [f"{lid}\t{number}" for lid, number in zip(lids, numbers, strict=True)]
-        blob = "\n".join(lines) + "\n" if lines else ""
-        offsets = array("I", accumulate((len(line) + 1 for line in lines), initial=0))
-        first = array("I", [doc["f"] for doc in values])
-        last = array("I", [doc["l"] for doc in values])
-        unlisted = bytearray(len(values))
-        for row in [row for row, doc in enumerate(values) if "x" in doc]:
-            unlisted[row] = 1
-        history = {row: doc["h"] for row, doc in enumerate(values) if doc.get("h")}
-        return cls(
-            blob, offsets, first, last, unlisted, history, lid_keys, lid_rows, num_keys, num_rows
-        )
 
     def _number_position(self, row: int) -> int | None:
         """Where ``row``'s entry sits in the number arrays (None when it has no number)."""
@@ -569,6 +550,11 @@ def _positions(items: Sequence[Any], value: Any) -> Iterator[int]:
                 return
         yield position
         position += 1
+
+
+def _line_offsets(lines: list[str], start: int) -> array:
+    """Where each of ``lines`` begins (and the end), joined with newlines from ``start``."""
+    return array("I", accumulate(map(operator.add, map(len, lines), repeat(1)), initial=start))
 
 
 def _shifted(offsets: array, shift: int) -> array:
